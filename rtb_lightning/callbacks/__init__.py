@@ -1,0 +1,3 @@
+from .evaluation import EvaluationCallback
+
+__all__ = ["EvaluationCallback"]

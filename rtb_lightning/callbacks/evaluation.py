@@ -1,0 +1,91 @@
+"""Evaluation every N steps and at the end: domain metrics, log Z estimates, KL, figure, metrics.json.
+
+Runs on rank 0 only (it uses no collectives), so other ranks keep training meanwhile.
+"""
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from ..checkpoint_io import atomic_write_text
+from ..metrics import log_z_estimates
+
+
+class EvaluationCallback(L.Callback):
+    def __init__(self, domain, run_dir, every_n_steps=100, num_samples=2000, start_time=None):
+        self.domain, self.run_dir = domain, Path(run_dir)
+        self.every_n_steps, self.num_samples = every_n_steps, num_samples
+        self.start_time = time.time() if start_time is None else start_time
+        self.history, self.prior_x, self.final = [], None, None
+
+    @torch.no_grad()
+    def _samples(self, module, sampler):
+        xs, n = [], self.num_samples
+        while n > 0:
+            m = min(n, module.batch_size)
+            xs.append(sampler(m, self.domain.sample_conditions(m)))
+            n -= m
+        return xs
+
+    @torch.no_grad()
+    def evaluate(self, trainer, module):
+        beta = module.beta(trainer.global_step)
+
+        def post(m, cond):
+            states, lp = module.sample(m, cond)
+            g = module.reward_log_r(states[:, -1], cond)
+            return states[:, -1], lp, module.log_ref(states, cond), g.log_r, cond
+
+        parts = self._samples(module, post)
+        x, log_pf, log_ref, log_r = (torch.cat([p[i] for p in parts]) for i in range(4))
+        elbo, iw, kl = log_z_estimates(log_pf, log_ref, log_r, beta)
+        metrics = {**self.domain.evaluate(x), "mean_log_r": log_r.mean().item(),
+                   "log_z": module.log_z().mean().item(), "log_z_elbo": elbo, "log_z_iw": iw,
+                   "kl_post_prior": kl}
+        return x, metrics
+
+    def _log(self, trainer, module, final=False):
+        x, metrics = self.evaluate(trainer, module)
+        step, wall = trainer.global_step, time.time() - self.start_time
+        self.history.append({"step": step, "wall_s": round(wall, 2), **metrics})
+        if trainer.logger is not None:
+            trainer.logger.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step=step)
+        fig = self.domain.plot(self.prior_x, x, self.run_dir / "samples.png" if final else None)
+        if fig is not None:
+            if trainer.logger is not None and hasattr(trainer.logger, "experiment"):
+                trainer.logger.experiment.add_figure("samples", fig, global_step=step)
+            import matplotlib.pyplot as plt
+            plt.close(fig)
+        return metrics
+
+    def on_fit_start(self, trainer, module):
+        if trainer.is_global_zero:
+            with torch.no_grad():
+                self.prior_x = torch.cat(self._samples(
+                    module, lambda m, c: module.process.sample(module.prior, m, c)[0][:, -1]))
+            self.prior_metrics = self.domain.evaluate(self.prior_x)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        step = trainer.global_step
+        if trainer.is_global_zero and self.every_n_steps and step % self.every_n_steps == 0 and step < trainer.max_steps:
+            self._log(trainer, module)
+
+    def on_train_end(self, trainer, module):
+        if not trainer.is_global_zero:
+            return
+        metrics = self._log(trainer, module, final=True)
+        self.final = {**metrics, "step": trainer.global_step, "wall_s": round(time.time() - self.start_time, 2),
+                      "skipped_steps": module.skipped_steps,
+                      **{f"prior_{k}": v for k, v in self.prior_metrics.items()}, "history": self.history}
+        atomic_write_text(json.dumps(self.final, indent=2), self.run_dir / "metrics.json")
+        print(format_table(metrics, self.prior_metrics, trainer.global_step))
+
+
+def format_table(metrics, prior_metrics, step):
+    lines = [f"\nfinal metrics after {step} steps", f"  {'metric':<16}{'posterior':>12}{'prior':>12}"]
+    for k, v in metrics.items():
+        p = prior_metrics.get(k)
+        lines.append(f"  {k:<16}{v:>12.4f}{'' if p is None else format(p, '>12.4f')}")
+    return "\n".join(lines)

@@ -1,0 +1,183 @@
+"""RTBLightningModule: fine-tunes a posterior diffusion model against a frozen prior and a reward.
+
+One training step: draw a batch of trajectories (on-policy with tempered exploration, prior
+rollouts, replay-buffer terminals noised backward), score them under prior and posterior in
+batched no-grad passes, then accumulate the exact gradient of the objective chunk by chunk over
+time (memory independent of the number of steps). Manual optimisation; DDP gradients are
+averaged once per step by one all-reduce.
+"""
+import math
+
+import lightning as L
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from .annealing import Schedule
+from .gradient import all_reduce_gradients, chunked_backward
+from .log_z import LogZ
+from .objectives import LEARNS_LOG_Z, OBJECTIVES, vargrad_log_z
+from .replay_buffer import ReplayBuffer
+from .reward_guard import guard_log_r
+
+
+class RTBLightningModule(L.LightningModule):
+    def __init__(self, process, prior, posterior, reward, *, method="rtb", reference="prior",
+                 batch_size=500, lr=1e-3, log_z_lr=0.1, fractions=(1.0, 0.0, 0.0),
+                 exploration=Schedule(0.0, 0.0), beta=Schedule(1.0, 1.0), loss_clip=0.0, kl_weight=1.0,
+                 chunk_size=0, buffer: ReplayBuffer = None, log_r_min=-1e4, nonfinite="error",
+                 grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward"):
+        super().__init__()
+        self.automatic_optimization = False
+        self.process, self.prior, self.posterior, self.log_z = process, prior, posterior, LogZ()
+        self.prior.requires_grad_(False).eval()
+        self.reward = reward
+        self.method, self.reference, self.objective = method, reference, OBJECTIVES[method]
+        self.batch_size, self.lr, self.log_z_lr = batch_size, lr, log_z_lr
+        total = sum(fractions)
+        self.fractions = [f / total for f in fractions]          # on-policy, buffer, prior
+        self.exploration, self.beta = exploration, beta
+        self.loss_clip, self.kl_weight, self.chunk_size, self.grad_clip = loss_clip, kl_weight, chunk_size, grad_clip
+        self.buffer = buffer if buffer is not None else ReplayBuffer(10_000)
+        self.log_r_min, self.nonfinite, self.reward_name = log_r_min, nonfinite, reward_name
+        self.log_z_init_samples, self.seed = log_z_init_samples, seed
+        self.register_buffer("log_z_ready", torch.tensor(False))
+        self.skipped_steps = 0
+
+    # ---- scoring ----
+    def reward_log_r(self, x, cond=None, step=None):
+        g = guard_log_r(self.reward(x, cond), len(x), self.reward_name, self.global_step if step is None else step,
+                        self.log_r_min, self.nonfinite)
+        return g
+
+    @torch.no_grad()
+    def log_ref(self, states, cond=None):
+        if self.reference == "backward":
+            return self.process.log_prob_backward(states).sum(1)
+        return self.process.log_prob_chunks(self.prior, states, cond, self.chunk_size).sum(1)
+
+    @torch.no_grad()
+    def log_post(self, states, cond=None):
+        return self.process.log_prob_chunks(self.posterior, states, cond, self.chunk_size).sum(1)
+
+    @torch.no_grad()
+    def sample(self, n, cond=None, extra_std=0.0):
+        """Posterior trajectories and their untempered per-trajectory log-prob sums."""
+        states, log_pf = self.process.sample(self.posterior, n, cond, extra_std)
+        return states, log_pf.sum(1)
+
+    # ---- the batch of trajectories ----
+    def _split(self, n):
+        f_on, f_buf, _ = self.fractions
+        n_buf = int(round(f_buf * n)) if len(self.buffer) else 0
+        n_on = min(n - n_buf, int(round(f_on * n)) + (0 if len(self.buffer) else int(round(f_buf * n))))
+        return n_on, n_buf, n - n_on - n_buf
+
+    @torch.no_grad()
+    def draw(self, cond, n, extra_std):
+        """Returns states, log_pf sums, raw log r, cond and a mask of the terminals that are new."""
+        n_on, n_buf, n_pr = self._split(n)
+        sl = lambda a, b: None if cond is None else cond[a:b]
+        parts = []                                                    # (states, log_pf sums, cond)
+        if n_on:
+            parts.append((*self.sample(n_on, sl(0, n_on), extra_std), sl(0, n_on)))
+        if n_pr:
+            c = sl(n_on, n_on + n_pr)
+            s, _ = self.process.sample(self.prior, n_pr, c)
+            parts.append((s, self.log_post(s, c), c))
+        log_r, keep, self._reward_counts = [], [], (0, 0)
+        if parts:
+            g = self.reward_log_r(torch.cat([p[0][:, -1] for p in parts]), sl(0, n_on + n_pr))
+            log_r.append(g.log_r), keep.append(g.keep)
+            self._reward_counts = (g.num_neg_inf, g.num_nonfinite)
+        if n_buf:
+            x, lr, bc = self.buffer.sample(n_buf)
+            s = self.process.sample_backward(x)
+            parts.append((s, self.log_post(s, bc), bc))
+            log_r.append(lr), keep.append(torch.ones(n_buf, dtype=torch.bool, device=lr.device))
+        states, log_pf = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        conds = None if parts[0][2] is None else torch.cat([p[2] for p in parts])
+        new = torch.arange(len(states), device=states.device) < n_on + n_pr
+        out, keep = [states, log_pf, torch.cat(log_r), conds, new], torch.cat(keep)
+        return out if keep.all() else [None if t is None else t[keep] for t in out]
+
+    # ---- Lightning hooks ----
+    def configure_optimizers(self):
+        return torch.optim.Adam([
+            {"params": [p for p in self.posterior.parameters() if p.requires_grad], "lr": self.lr},
+            {"params": self.log_z.parameters(), "lr": self.log_z_lr},
+        ])
+
+    def on_fit_start(self):
+        # Distinct samples per rank; parameters were already made identical by DDP's broadcast.
+        torch.manual_seed(self.seed * 1000 + 17 + self.global_rank)
+        if isinstance(self.trainer.strategy.model, DistributedDataParallel):
+            # Gradients are averaged by one explicit all-reduce after all chunks (see training_step);
+            # DDP's own hooks would fire once per chunked backward, so they are switched off.
+            self.trainer.strategy.model.require_backward_grad_sync = False
+        if not bool(self.log_z_ready):
+            self._init_log_z()
+        self.buffer.to(self.device)
+
+    @torch.no_grad()
+    def _init_log_z(self):
+        """log Z <- log E[r^beta] estimated with posterior samples (= the prior at initialisation)."""
+        b, n, parts = self.beta(0), self.log_z_init_samples, []
+        while n > 0:
+            m = min(n, self.batch_size)
+            cond = self.trainer.datamodule.sample_conditions(m) if self.trainer.datamodule else None
+            states, lp = self.sample(m, cond)
+            g = self.reward_log_r(states[:, -1], cond, step=0)
+            parts.append((b * g.log_r + self.log_ref(states, cond) - lp)[g.keep])
+            n -= m
+        w = torch.cat(parts)
+        w = self.all_gather(w).reshape(-1) if self.trainer.world_size > 1 else w
+        self.log_z.initialise(float(torch.logsumexp(w, 0) - math.log(len(w))))
+        self.log_z_ready.fill_(True)
+
+    def training_step(self, batch, batch_idx):
+        step = self.global_step
+        cond = batch if batch.numel() else None
+        eps, beta = self.exploration(step), self.beta(step)
+        states, log_pf, log_r, cond, new = self.draw(cond, self.batch_size, eps)
+        log_ref = self.log_ref(states, cond)
+        n = len(states)
+        log_z = self.log_z(cond, n)
+        kw = dict(beta=beta, clip=self.loss_clip, kl_weight=self.kl_weight)
+        objective = lambda s: self.objective(s, log_ref, log_r, log_z, **kw)
+        opt = self.optimizers()
+        opt.zero_grad()
+        recompute = lambda a, b: self.process.log_prob(self.posterior, states, cond, a, b)
+        loss = chunked_backward(objective, log_pf, recompute, self.process.num_steps, self.chunk_size)
+        params = [p for g in opt.optimizer.param_groups for p in g["params"]]
+        all_reduce_gradients(params)
+        finite = torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in params if p.grad is not None)
+        if finite:
+            if self.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.posterior.parameters(), self.grad_clip)
+            opt.step()
+        else:
+            self.skipped_steps += 1
+        self.buffer.add(states[:, -1][new], log_r[new], None if cond is None else cond[new])
+        with torch.no_grad():
+            lz = log_z if self.method in LEARNS_LOG_Z else vargrad_log_z(log_pf, log_ref, log_r, beta)
+            delta = lz + log_pf - log_ref - beta * log_r
+        self.log_dict({"train/loss": loss, "train/log_z": lz.mean(), "train/abs_delta": delta.abs().mean(),
+                       "train/mean_log_r": log_r[new].mean() if new.any() else log_r.mean(),
+                       "train/kl_post_prior": (log_pf - log_ref)[new].mean() if new.any() else 0.0,
+                       "train/exploration_std": eps, "train/beta": beta,
+                       "train/reward_neg_inf": float(self._reward_counts[0]),
+                       "train/reward_nonfinite_dropped": float(self._reward_counts[1]),
+                       "train/skipped_steps": float(self.skipped_steps)}, prog_bar=False)
+        self.log("log_z", lz.mean(), prog_bar=True)
+        self.log("loss", loss, prog_bar=True)
+        return loss
+
+    # ---- checkpoints: the frozen prior is rebuilt from its own source, never re-saved ----
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("prior.")}
+        checkpoint["replay_buffer"] = self.buffer.state_dict()
+
+    def on_load_checkpoint(self, checkpoint):
+        checkpoint["state_dict"].update({f"prior.{k}": v for k, v in self.prior.state_dict().items()})
+        if "replay_buffer" in checkpoint:
+            self.buffer.load_state_dict(checkpoint["replay_buffer"])

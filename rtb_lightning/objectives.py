@@ -1,0 +1,60 @@
+"""Training objectives as pure functions of per-trajectory log-prob sums (all shape (B,)).
+
+log_pf:  sum_t log p_post(x_{t+1}|x_t)            (the trained model)
+log_ref: sum_t log p_prior(x_{t+1}|x_t) for RTB, or sum_t log p_B(x_t|x_{t+1}) for TB
+log_r:   log reward of the terminal; beta multiplies it (inverse temperature)
+Each returns a scalar loss whose gradient w.r.t. log_pf and log_z is the estimator's.
+"""
+import torch
+
+
+def rtb_delta(log_pf, log_ref, log_r, log_z, beta=1.0):
+    """The trajectory-balance residual; zero for every trajectory iff the posterior is exact."""
+    return log_z + log_pf - log_ref - beta * log_r
+
+
+def _squared(delta, clip):
+    sq = delta.pow(2)
+    return torch.relu(sq - clip) if clip > 0 else sq
+
+
+def rtb(log_pf, log_ref, log_r, log_z, beta=1.0, clip=0.0, **_):
+    """Relative trajectory balance with a learned log Z; `clip` > 0 trains on relu(delta^2 - clip)."""
+    return _squared(rtb_delta(log_pf, log_ref, log_r, log_z, beta), clip).mean()
+
+
+def tb(log_pf, log_ref, log_r, log_z, beta=1.0, clip=0.0, **_):
+    """Trajectory balance against a fixed reference's backward kernel: the same algebra as RTB."""
+    return rtb(log_pf, log_ref, log_r, log_z, beta, clip)
+
+
+def vargrad_log_z(log_pf, log_ref, log_r, beta=1.0, groups=None):
+    """Per-batch (or per-group) estimate of log Z = mean(beta log r + log_ref - log_pf), detached."""
+    est = (beta * log_r + log_ref - log_pf).detach()
+    if groups is None:
+        return est.mean().expand_as(est)
+    _, inv, counts = torch.unique(groups, return_inverse=True, return_counts=True)
+    sums = torch.zeros(len(counts), dtype=est.dtype, device=est.device).index_add_(0, inv, est)
+    return (sums / counts)[inv]
+
+
+def vargrad(log_pf, log_ref, log_r, log_z=None, beta=1.0, clip=0.0, groups=None, **_):
+    """RTB with log Z replaced by its batch estimate (needs >= 2 trajectories per condition)."""
+    lz = vargrad_log_z(log_pf, log_ref, log_r, beta, groups)
+    return _squared(rtb_delta(log_pf, log_ref, log_r, lz, beta), clip).mean()
+
+
+def rl_kl(log_pf, log_ref, log_r, log_z=None, beta=1.0, kl_weight=1.0, **_):
+    """REINFORCE on beta log r - kl_weight * (log_pf - log_prior), with a batch-mean baseline.
+
+    The KL term's score-function gradient is E[(log_pf - log_prior) grad log_pf], so both parts
+    share one advantage. With kl_weight = 1 its optimum is the same posterior as RTB's. On-policy only.
+    """
+    with torch.no_grad():
+        ret = beta * log_r - kl_weight * (log_pf - log_ref)
+        adv = ret - ret.mean()
+    return -(adv * log_pf).mean()
+
+
+OBJECTIVES = {"rtb": rtb, "tb": tb, "vargrad": vargrad, "rl_kl": rl_kl}
+LEARNS_LOG_Z = {"rtb", "tb"}

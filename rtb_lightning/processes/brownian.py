@@ -1,0 +1,52 @@
+"""Pinned Brownian motion from the origin, with a drift network u(x, t, cond).
+
+Forward: x_{i+1} = x_i + u(x_i, t_i) dt + sigma sqrt(dt) eps, x_0 = 0, dt = 1/T, sigma^2 = t_scale.
+Backward (the Brownian bridge back to 0): p_B(x_{i-1} | x_i) = N(x_i (i-1)/i, sigma^2 dt (i-1)/i);
+the step from x_1 to x_0 = 0 is a point mass (log-prob 0).
+"""
+import math
+
+import torch
+
+from .gaussian import GaussianProcess, gaussian_log_prob
+
+
+class PinnedBrownianProcess(GaussianProcess):
+    def __init__(self, event_shape, num_steps=100, t_scale=1.0):
+        super().__init__()
+        self.event_shape, self.num_steps, self.t_scale = tuple(event_shape), num_steps, t_scale
+        self.dt = 1.0 / num_steps
+        self.register_buffer("t_in", torch.arange(num_steps, dtype=torch.get_default_dtype()) * self.dt)
+        self.register_buffer("step_std", torch.full((num_steps,), math.sqrt(t_scale * self.dt)))
+
+    def initial(self, n, device):
+        return torch.zeros(n, *self.event_shape, device=device)
+
+    def step_size(self, idx):
+        return torch.full(idx.shape, self.dt, device=idx.device)
+
+    def transition(self, model, x, idx, cond):
+        u = model(x, self.t_in[idx], cond)
+        return x + u * self.dt, self.step_std[idx]
+
+    @torch.no_grad()
+    def sample_backward(self, x):
+        n = x.shape[0]
+        states = torch.zeros(n, self.num_steps + 1, *self.event_shape, device=x.device, dtype=x.dtype)
+        states[:, -1] = x
+        for i in range(self.num_steps, 1, -1):
+            frac = (i - 1) / i
+            x = frac * x + math.sqrt(self.t_scale * self.dt * frac) * torch.randn_like(x)
+            states[:, i - 1] = x
+        return states
+
+    def log_prob_backward(self, states, start=0, stop=None):
+        """Step k (states k -> k+1) scored backward: log p_B(x_k | x_{k+1}); zero for k = 0."""
+        stop = self.num_steps if stop is None else stop
+        out = torch.zeros(states.shape[0], stop - start, device=states.device, dtype=states.dtype)
+        for col, k in enumerate(range(max(start, 1), stop), start=max(start, 1) - start):
+            frac = k / (k + 1)
+            std = torch.full((states.shape[0],), math.sqrt(self.t_scale * self.dt * frac),
+                             device=states.device, dtype=states.dtype)
+            out[:, col] = gaussian_log_prob(states[:, k], frac * states[:, k + 1], self._bcast(std, states[:, k]))
+        return out
