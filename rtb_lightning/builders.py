@@ -45,7 +45,8 @@ def build_process(cfg, domain):
 
 
 def build_network(net_cfg, domain, zero_init=False):
-    return TimeMLP(domain.event_shape, net_cfg.hidden, net_cfg.layers, net_cfg.time_dim, zero_init=zero_init)
+    return TimeMLP(domain.event_shape, net_cfg.hidden, net_cfg.layers, net_cfg.time_dim, zero_init=zero_init,
+                   fourier_features=net_cfg.fourier_features, fourier_scale=net_cfg.fourier_scale)
 
 
 def build_trainer(cfg, run_dir, callbacks=(), subdir="", **overrides):
@@ -87,7 +88,7 @@ def build_prior(cfg, domain, process, run_dir):
     return net.cpu()
 
 
-def build_posterior(cfg, prior, domain):
+def build_posterior(cfg, prior, domain, process):
     if cfg.posterior.init == "copy":
         if not any(True for _ in prior.parameters()):
             raise ConfigError("posterior.init=copy needs a prior with parameters (a network)",
@@ -95,7 +96,8 @@ def build_posterior(cfg, prior, domain):
         post = copy.deepcopy(prior)
         post.requires_grad_(True)
         return post
-    return Residual(prior, build_network(cfg.posterior.network, domain, zero_init=True))
+    return Residual(prior, build_network(cfg.posterior.network, domain, zero_init=True),
+                    process.unit_shift if cfg.posterior.std_units else None)
 
 
 def build_module(cfg, domain, process, prior, posterior):
@@ -128,7 +130,7 @@ def build_posterior_run(cfg, run_dir, start_time=None):
     domain = build_domain(cfg, "posterior")
     process = build_process(cfg, domain)
     prior = build_prior(cfg, domain, process, run_dir)
-    posterior = build_posterior(cfg, prior, domain)
+    posterior = build_posterior(cfg, prior, domain, process)
     module = build_module(cfg, domain, process, prior, posterior)
     callbacks = [
         EvaluationCallback(domain, run_dir, cfg.eval.every_n_steps, cfg.eval.num_samples, start_time),

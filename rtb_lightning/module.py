@@ -134,20 +134,26 @@ class RTBLightningModule(L.LightningModule):
         self.log_z.initialise(float(torch.logsumexp(w, 0) - math.log(len(w))))
         self.log_z_ready.fill_(True)
 
-    def training_step(self, batch, batch_idx):
-        step = self.global_step
-        cond = batch if batch.numel() else None
+    def accumulate_gradients(self, cond, step):
+        """Draw a batch, score it, and accumulate the objective's gradient into .grad (no optimizer step).
+
+        Usable without a Trainer (benchmarks, tests). Returns the detached loss and tensors for logging.
+        """
         eps, beta = self.exploration(step), self.beta(step)
         states, log_pf, log_r, cond, new = self.draw(cond, self.batch_size, eps)
         log_ref = self.log_ref(states, cond)
-        n = len(states)
-        log_z = self.log_z(cond, n)
+        log_z = self.log_z(cond, len(states))
         kw = dict(beta=beta, clip=self.loss_clip, kl_weight=self.kl_weight)
         objective = lambda s: self.objective(s, log_ref, log_r, log_z, **kw)
-        opt = self.optimizers()
-        opt.zero_grad()
         recompute = lambda a, b: self.process.log_prob(self.posterior, states, cond, a, b)
         loss = chunked_backward(objective, log_pf, recompute, self.process.num_steps, self.chunk_size)
+        return loss, dict(states=states, log_pf=log_pf, log_ref=log_ref, log_r=log_r, cond=cond, new=new,
+                          log_z=log_z.detach(), eps=eps, beta=beta)
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        opt.zero_grad()
+        loss, out = self.accumulate_gradients(batch if batch.numel() else None, self.global_step)
         params = [p for g in opt.optimizer.param_groups for p in g["params"]]
         all_reduce_gradients(params)
         finite = torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in params if p.grad is not None)
@@ -157,20 +163,25 @@ class RTBLightningModule(L.LightningModule):
             opt.step()
         else:
             self.skipped_steps += 1
-        self.buffer.add(states[:, -1][new], log_r[new], None if cond is None else cond[new])
-        with torch.no_grad():
-            lz = log_z if self.method in LEARNS_LOG_Z else vargrad_log_z(log_pf, log_ref, log_r, beta)
-            delta = lz + log_pf - log_ref - beta * log_r
+        new, log_r = out["new"], out["log_r"]
+        self.buffer.add(out["states"][:, -1][new], log_r[new], None if out["cond"] is None else out["cond"][new])
+        self._log_step(loss, out)
+        return loss
+
+    @torch.no_grad()
+    def _log_step(self, loss, out):
+        log_pf, log_ref, log_r, new, beta = out["log_pf"], out["log_ref"], out["log_r"], out["new"], out["beta"]
+        lz = out["log_z"] if self.method in LEARNS_LOG_Z else vargrad_log_z(log_pf, log_ref, log_r, beta)
+        delta = lz + log_pf - log_ref - beta * log_r
+        fresh = new if new.any() else torch.ones_like(new)
         self.log_dict({"train/loss": loss, "train/log_z": lz.mean(), "train/abs_delta": delta.abs().mean(),
-                       "train/mean_log_r": log_r[new].mean() if new.any() else log_r.mean(),
-                       "train/kl_post_prior": (log_pf - log_ref)[new].mean() if new.any() else 0.0,
-                       "train/exploration_std": eps, "train/beta": beta,
+                       "train/mean_log_r": log_r[fresh].mean(), "train/kl_post_prior": (log_pf - log_ref)[fresh].mean(),
+                       "train/exploration_std": out["eps"], "train/beta": beta,
                        "train/reward_neg_inf": float(self._reward_counts[0]),
                        "train/reward_nonfinite_dropped": float(self._reward_counts[1]),
-                       "train/skipped_steps": float(self.skipped_steps)}, prog_bar=False)
+                       "train/skipped_steps": float(self.skipped_steps)})
         self.log("log_z", lz.mean(), prog_bar=True)
         self.log("loss", loss, prog_bar=True)
-        return loss
 
     # ---- checkpoints: the frozen prior is rebuilt from its own source, never re-saved ----
     def on_save_checkpoint(self, checkpoint):

@@ -2,19 +2,25 @@
 
 At initialisation the output equals the base exactly, so the posterior starts as the prior.
 The base is held by reference, not registered: it belongs to (and is saved with) the prior.
+With `unit_shift` (a process's s(t)), the correction is measured in units of each step's std, so
+a unit output costs the same log-ratio at every step: late, low-noise steps no longer dominate
+the gradient's variance and the posterior/prior log-ratios.
 """
 from torch import nn
 
 
 class Residual(nn.Module):
-    def __init__(self, base: nn.Module, correction: nn.Module):
+    def __init__(self, base: nn.Module, correction: nn.Module, unit_shift=None):
         super().__init__()
         self._base = [base]          # a list hides it from parameters(), state_dict() and the optimizer
-        self.correction = correction
+        self.correction, self.unit_shift = correction, unit_shift
 
     @property
     def base(self):
         return self._base[0]
 
     def forward(self, x, t, cond=None):
-        return self.base(x, t, cond) + self.correction(x, t, cond)
+        g = self.correction(x, t, cond)
+        if self.unit_shift is not None:
+            g = g * self.unit_shift(t).reshape(-1, *([1] * (g.dim() - 1)))
+        return self.base(x, t, cond) + g

@@ -19,6 +19,10 @@ class PinnedBrownianProcess(GaussianProcess):
         self.register_buffer("t_in", torch.arange(num_steps, dtype=torch.get_default_dtype()) * self.dt)
         self.register_buffer("step_std", torch.full((num_steps,), math.sqrt(t_scale * self.dt)))
 
+    def unit_shift(self, t_in):
+        """A residual drift s * g moves the step's mean by std * |g| (s = sigma / sqrt(dt))."""
+        return torch.full_like(t_in, math.sqrt(self.t_scale / self.dt))
+
     def initial(self, n, device):
         return torch.zeros(n, *self.event_shape, device=device)
 

@@ -36,6 +36,11 @@ class VPProcess(GaussianProcess):
         self.register_buffer("std", std.to(f))
         self.register_buffer("betas", betas.to(f))
         self.register_buffer("a_prev", a_prev.to(f))
+        # Output scale that turns a unit change of a residual network into a one-std change of the
+        # step's mean (|d mean| = c / sqrt(alpha) * |d eps|), tabulated by training timestep.
+        unit = torch.ones(num_train_steps, dtype=torch.float64)
+        unit[taus] = std / (betas / (1 - a_t).sqrt()) * (1 - betas).sqrt()
+        self.register_buffer("unit_shift_table", unit.to(f))
 
     def initial(self, n, device):
         return torch.randn(n, *self.event_shape, device=device)
@@ -70,6 +75,10 @@ class VPProcess(GaussianProcess):
         xt = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
         pred = model(xt, t.to(x0.dtype) / self.num_train_steps, cond)
         return (pred - noise).pow(2).flatten(1).sum(1).mean() / x0[0].numel()
+
+    def unit_shift(self, t_in):
+        """Per-row factor s(t): a residual output s(t) * g moves the step's mean by std * |g|."""
+        return self.unit_shift_table[(t_in * self.num_train_steps).round().long().clamp(0, self.num_train_steps - 1)]
 
     def alpha_bar(self, t_in):
         """alpha-bar at network time input(s) t_in = tau / num_train_steps (for analytic priors)."""
