@@ -112,11 +112,16 @@ def build_module(cfg, domain, process, prior, posterior):
         loss_clip=m.loss_clip, kl_weight=m.kl_weight, chunk_size=pc.chunk_size,
         buffer=ReplayBuffer(cfg.buffer.capacity, cfg.buffer.prioritization, cfg.buffer.rank_k, cfg.buffer.eviction),
         log_r_min=cfg.reward.log_r_min, nonfinite=cfg.reward.nonfinite, grad_clip=pc.grad_clip,
-        log_z_init_samples=pc.log_z_init_samples, seed=cfg.seed, reward_name=f"{cfg.domain.name}.log_reward")
+        log_z_init_samples=pc.log_z_init_samples, seed=cfg.seed, reward_name=f"{cfg.domain.name}.log_reward",
+        lr_decay=None if pc.lr_schedule == "constant" else Schedule(1.0, pc.lr_final_factor, 0, cfg.trainer.max_steps, "cosine"))
 
 
 def check_method(cfg):
+    """Combinations that cannot work, rejected before anything (prior training included) runs."""
     m = cfg.method.name
+    if cfg.prior.kind == "trained" and cfg.process.kind != "vp":
+        raise ConfigError("prior.kind=trained trains a DDPM prior and needs process.kind=vp",
+                          "use process.kind=vp, or a reference/analytic prior")
     if m == "tb" and cfg.process.kind != "brownian":
         raise ConfigError("method=tb needs a reference process with a backward kernel", "set process.kind=brownian")
     if m == "rl_kl" and (cfg.exploration.std > 0 or cfg.sampling.buffer > 0 or cfg.sampling.prior > 0):

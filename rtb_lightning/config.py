@@ -23,6 +23,7 @@ CHOICES = {
     "process.variance": ("large", "small"),
     "prior.kind": ("trained", "analytic"),
     "posterior.init": ("copy", "residual"),
+    "posterior.lr_schedule": ("constant", "cosine"),
     "buffer.prioritization": ("rank", "uniform"),
     "buffer.eviction": ("fifo", "lowest"),
     "reward.nonfinite": ("error", "drop"),
@@ -72,6 +73,11 @@ def _check_type(key, old, new):
     elif isinstance(old, int):
         ok = isinstance(new, int) and not isinstance(new, bool)
     elif isinstance(old, float):
+        if isinstance(new, str):     # YAML 1.1 reads "1e-4" as a string; users mean a number
+            try:
+                new = float(new)
+            except ValueError:
+                pass
         ok = isinstance(new, (int, float)) and not isinstance(new, bool)
         new = float(new) if ok else new
     elif isinstance(old, str):
@@ -96,6 +102,9 @@ def _set(cfg, key, value, source):
             raise ConfigError(f"unknown config key '{key}' ({source})", hint)
         if i < len(parts) - 1:
             node = node[part]
+    if len(parts) == 2 and parts[0] in GROUPS and parts[1] == "name":
+        raise ConfigError(f"{key} is chosen with the group syntax, not set ({source})",
+                          f"use {parts[0]}=<value>; valid values: {', '.join(group_choices(parts[0]))}")
     old = node[parts[-1]]
     value = _check_type(key, old, value)
     if key in CHOICES and value not in CHOICES[key]:

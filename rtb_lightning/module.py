@@ -25,7 +25,7 @@ class RTBLightningModule(L.LightningModule):
                  batch_size=500, lr=1e-3, log_z_lr=0.1, fractions=(1.0, 0.0, 0.0),
                  exploration=Schedule(0.0, 0.0), beta=Schedule(1.0, 1.0), loss_clip=0.0, kl_weight=1.0,
                  chunk_size=0, buffer: ReplayBuffer = None, log_r_min=-1e4, nonfinite="error",
-                 grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward"):
+                 grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward", lr_decay=None):
         super().__init__()
         self.automatic_optimization = False
         self.process, self.prior, self.posterior, self.log_z = process, prior, posterior, LogZ()
@@ -40,6 +40,7 @@ class RTBLightningModule(L.LightningModule):
         self.buffer = buffer if buffer is not None else ReplayBuffer(10_000)
         self.log_r_min, self.nonfinite, self.reward_name = log_r_min, nonfinite, reward_name
         self.log_z_init_samples, self.seed = log_z_init_samples, seed
+        self.lr_decay = lr_decay                  # callable step -> lr factor, or None (constant)
         self.register_buffer("log_z_ready", torch.tensor(False))
         self.skipped_steps = 0
 
@@ -73,7 +74,7 @@ class RTBLightningModule(L.LightningModule):
         return n_on, n_buf, n - n_on - n_buf
 
     @torch.no_grad()
-    def draw(self, cond, n, extra_std):
+    def draw(self, cond, n, extra_std, step=None):
         """Returns states, log_pf sums, raw log r, cond and a mask of the terminals that are new."""
         n_on, n_buf, n_pr = self._split(n)
         sl = lambda a, b: None if cond is None else cond[a:b]
@@ -86,7 +87,7 @@ class RTBLightningModule(L.LightningModule):
             parts.append((s, self.log_post(s, c), c))
         log_r, keep, self._reward_counts = [], [], (0, 0)
         if parts:
-            g = self.reward_log_r(torch.cat([p[0][:, -1] for p in parts]), sl(0, n_on + n_pr))
+            g = self.reward_log_r(torch.cat([p[0][:, -1] for p in parts]), sl(0, n_on + n_pr), step)
             log_r.append(g.log_r), keep.append(g.keep)
             self._reward_counts = (g.num_neg_inf, g.num_nonfinite)
         if n_buf:
@@ -102,10 +103,13 @@ class RTBLightningModule(L.LightningModule):
 
     # ---- Lightning hooks ----
     def configure_optimizers(self):
-        return torch.optim.Adam([
+        opt = torch.optim.Adam([
             {"params": [p for p in self.posterior.parameters() if p.requires_grad], "lr": self.lr},
             {"params": self.log_z.parameters(), "lr": self.log_z_lr},
         ])
+        if self.lr_decay is None:
+            return opt
+        return [opt], [torch.optim.lr_scheduler.LambdaLR(opt, [self.lr_decay, lambda step: 1.0])]
 
     def on_fit_start(self):
         # Distinct samples per rank; parameters were already made identical by DDP's broadcast.
@@ -140,7 +144,7 @@ class RTBLightningModule(L.LightningModule):
         Usable without a Trainer (benchmarks, tests). Returns the detached loss and tensors for logging.
         """
         eps, beta = self.exploration(step), self.beta(step)
-        states, log_pf, log_r, cond, new = self.draw(cond, self.batch_size, eps)
+        states, log_pf, log_r, cond, new = self.draw(cond, self.batch_size, eps, step)
         log_ref = self.log_ref(states, cond)
         log_z = self.log_z(cond, len(states))
         kw = dict(beta=beta, clip=self.loss_clip, kl_weight=self.kl_weight)
@@ -161,6 +165,8 @@ class RTBLightningModule(L.LightningModule):
             if self.grad_clip:
                 torch.nn.utils.clip_grad_norm_(self.posterior.parameters(), self.grad_clip)
             opt.step()
+            if self.lr_decay is not None:
+                self.lr_schedulers().step()
         else:
             self.skipped_steps += 1
         new, log_r = out["new"], out["log_r"]

@@ -43,6 +43,8 @@ class Toy2D(Domain):
         return self.prior_gmm.sample(n) / self.scale
 
     def analytic_prior(self, process):
+        if not hasattr(process, "alpha_bar"):
+            return None          # the exact noised score is derived for the VP chain only
         return AnalyticVPPrior(self.prior_gmm.scaled(self.scale), process.alpha_bar)
 
     def reference_samples(self, n, seed=None):

@@ -11,7 +11,7 @@ from .gaussian import GaussianProcess
 
 class VPProcess(GaussianProcess):
     def __init__(self, event_shape, num_steps=100, num_train_steps=1000, schedule="linear",
-                 variance="large", min_std=0.0):
+                 variance="large", min_std=0.01):
         super().__init__()
         self.event_shape, self.num_steps, self.num_train_steps = tuple(event_shape), num_steps, num_train_steps
         betas_train = make_betas(schedule, num_train_steps)
@@ -26,7 +26,10 @@ class VPProcess(GaussianProcess):
             var = betas * (1 - a_prev) / (1 - a_t)
         else:
             raise ValueError(f"variance must be 'large' or 'small', got {variance!r}")
-        # The last step's std is tiny (~0.01); a floor keeps posterior/prior log-ratios bounded there.
+        # The last step's std is tiny (~0.01; exactly 0 for "small"): a floor keeps every step a
+        # proper density and posterior/prior log-ratios bounded there.
+        if min_std <= 0 and bool((var <= 0).any()):
+            raise ValueError("a step has zero variance; set min_std > 0 (e.g. 0.01)")
         std = var.sqrt().clamp(min=min_std)
         f = torch.get_default_dtype()
         self.register_buffer("abar_train", abar_train.to(f))

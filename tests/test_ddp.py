@@ -1,0 +1,24 @@
+"""2-process DDP on CPU (gloo), launched as a subprocess script: DDP under pytest would re-run pytest."""
+import json
+
+import pytest
+
+from .helpers import run_train
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_process_ddp_run_on_cpu(tmp_path):
+    run = tmp_path / "run"
+    proc = run_train(["trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu",
+                      "prior.kind=analytic", "posterior.init=residual", "trainer.max_steps=10",
+                      "posterior.batch_size=64", "process.num_steps=10", "eval.num_samples=200",
+                      "posterior.log_z_init_samples=64", "trainer.enable_progress_bar=false",
+                      f"run_dir={run}", f"cache_dir={tmp_path / 'cache'}"], timeout=300)
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-5000:]}"
+    assert "Traceback" not in proc.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["step"] == 10
+    assert proc.stdout.count("final metrics") == 1                # written and printed by rank 0 only
+    assert len(list(run.rglob("metrics.json"))) == 1
+    assert not list(run.glob("*.tmp")) and not list(run.glob(".*.tmp"))

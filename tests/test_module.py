@@ -1,0 +1,221 @@
+"""RTBLightningModule built through the builders: frozen prior, posterior = prior at start,
+checkpoints without the prior, gradient accumulation without a Trainer, bad rewards."""
+import math
+
+import pytest
+import torch
+
+from rtb_lightning.builders import (build_domain, build_module, build_network, build_posterior, build_prior,
+                                    build_process)
+from rtb_lightning.config import load_config
+from rtb_lightning.errors import ConfigError, RewardError
+from rtb_lightning.prior_cache import prior_path, save_prior
+
+SMALL = ["posterior.batch_size=16", "process.num_steps=8", "process.num_train_steps=100",
+         "posterior.network.hidden=16", "posterior.network.layers=2", "posterior.log_z_init_samples=32",
+         "prior.network.hidden=16", "prior.network.layers=2"]
+SETUPS = {
+    "analytic-residual": ["prior.kind=analytic", "posterior.init=residual"],
+    "trained-copy": ["prior.kind=trained", "posterior.init=copy"],
+}
+
+
+def _config(tmp_path, *extra):
+    return load_config([*SMALL, f"cache_dir={tmp_path / 'cache'}", f"run_dir={tmp_path / 'run'}", *extra])
+
+
+def _build(cfg, tmp_path):
+    domain = build_domain(cfg, "posterior")
+    process = build_process(cfg, domain)
+    if cfg.prior.kind == "trained" and not prior_path(cfg).is_file():
+        # a cached "trained" prior (random weights) so that nothing is trained here
+        save_prior(build_network(cfg.prior.network, domain), cfg, prior_path(cfg))
+    prior = build_prior(cfg, domain, process, tmp_path / "run")
+    posterior = build_posterior(cfg, prior, domain, process)
+    return build_module(cfg, domain, process, prior, posterior)
+
+
+@pytest.fixture(params=list(SETUPS))
+def setup(request, tmp_path):
+    return SETUPS[request.param]
+
+
+@pytest.fixture
+def module(setup, tmp_path):
+    return _build(_config(tmp_path, *setup), tmp_path)
+
+
+def _optimizer(module):
+    out = module.configure_optimizers()
+    while isinstance(out, (list, tuple)):
+        out = out[0]
+    return out["optimizer"] if isinstance(out, dict) else out
+
+
+def test_prior_is_frozen_and_not_in_the_optimizer(setup, tmp_path):
+    cfg = _config(tmp_path, *setup)
+    module = _build(cfg, tmp_path)
+    assert all(not p.requires_grad for p in module.prior.parameters())
+    opt = _optimizer(module)
+    in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert not in_opt & {id(p) for p in module.prior.parameters()}
+    post = [p for p in module.posterior.parameters()]
+    assert post and all(p.requires_grad for p in post) and {id(p) for p in post} <= in_opt
+    assert id(module.log_z.value) in in_opt
+    lz_group = [g for g in opt.param_groups if any(p is module.log_z.value for p in g["params"])][0]
+    assert lz_group["lr"] == cfg.posterior.log_z_lr and len(lz_group["params"]) == 1
+
+
+def test_trained_prior_has_parameters_to_freeze(tmp_path):
+    m = _build(_config(tmp_path, *SETUPS["trained-copy"]), tmp_path)
+    assert sum(p.numel() for p in m.prior.parameters()) > 0         # the test above is not vacuous
+    assert {id(p) for p in m.prior.parameters()}.isdisjoint({id(p) for p in m.posterior.parameters()})
+
+
+def test_posterior_starts_exactly_equal_to_prior(module):
+    proc = module.process
+    x = torch.randn(64, 2)
+    for t in proc.t_in:
+        tt = t.expand(64)
+        assert torch.equal(module.posterior(x, tt), module.prior(x, tt))
+    states, _ = proc.sample(module.prior, 32)
+    assert torch.equal(proc.log_prob(module.posterior, states), proc.log_prob(module.prior, states))
+
+
+def test_checkpoint_has_no_prior_and_load_restores_it(module, setup, tmp_path):
+    full = module.state_dict()
+    assert any(k.startswith("prior.") for k in full)
+    ckpt = {"state_dict": dict(full)}
+    module.on_save_checkpoint(ckpt)
+    keys = set(ckpt["state_dict"])
+    assert not any(k.startswith("prior.") for k in keys)
+    assert "log_z.value" in keys                                          # log Z is saved
+    assert any(k.startswith("posterior.") for k in keys)
+    assert "replay_buffer" in ckpt
+
+    with torch.no_grad():
+        module.log_z.value.fill_(1.25)
+        next(module.posterior.parameters()).add_(0.5)
+    ckpt = {"state_dict": module.state_dict()}
+    module.on_save_checkpoint(ckpt)
+    fresh = _build(_config(tmp_path, *setup), tmp_path)
+    fresh.on_load_checkpoint(ckpt)
+    fresh.load_state_dict(ckpt["state_dict"], strict=True)
+    assert fresh.log_z.value.item() == 1.25
+    for (k, a), b in zip(module.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_residual_posterior_does_not_save_the_base_twice(tmp_path):
+    m = _build(_config(tmp_path, *SETUPS["analytic-residual"]), tmp_path)
+    assert not any(k.startswith("posterior._base") or k.startswith("posterior.base") for k in m.state_dict())
+
+
+def test_accumulate_gradients_without_trainer(module):
+    module.zero_grad(set_to_none=True)
+    loss, out = module.accumulate_gradients(None, 0)
+    assert torch.isfinite(loss)
+    grads = [p.grad for p in module.posterior.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+    assert module.log_z.value.grad is not None and torch.isfinite(module.log_z.value.grad)
+    assert all(p.grad is None for p in module.prior.parameters())
+    assert out["states"].shape == (16, module.process.num_steps + 1, 2)
+    assert out["new"].all()                                               # empty buffer: all fresh
+
+
+def test_chunk_size_does_not_change_the_module_gradient(float64, setup, tmp_path):
+    module = _build(_config(tmp_path, *setup), tmp_path)            # float64 throughout
+    assert module.process.std.dtype == torch.float64
+    grads = []
+    for chunk in (0, 3):
+        module.chunk_size = chunk
+        module.zero_grad(set_to_none=True)
+        torch.manual_seed(5)
+        module.accumulate_gradients(None, 0)
+        grads.append([p.grad.clone() for p in module.posterior.parameters()] + [module.log_z.value.grad.clone()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("beta", [1.0, 2.0])
+def test_rtb_loss_is_zero_when_posterior_is_prior_and_reward_constant(module, beta):
+    c = -0.75
+    module.reward = lambda x, cond=None: torch.full((len(x),), c)
+    module.beta = lambda step: beta
+    module.log_z.initialise(beta * c)
+    module.zero_grad(set_to_none=True)
+    loss, out = module.accumulate_gradients(None, 0)
+    assert loss.item() < 1e-8
+    torch.testing.assert_close(out["log_pf"], out["log_ref"], rtol=1e-6, atol=1e-4)
+    assert all(p.grad.abs().max() < 1e-3 for p in module.posterior.parameters())
+
+
+def test_draw_mixes_on_policy_buffer_and_prior(module):
+    point = torch.tensor([[0.3, -0.2]])
+    module.buffer.add(point, torch.tensor([1.5]))
+    module.fractions = [0.5, 0.25, 0.25]
+    states, log_pf, log_r, cond, new = module.draw(None, 16, 0.0)
+    assert states.shape[0] == 16 and cond is None
+    assert int(new.sum()) == 12                                  # on-policy + prior rollouts are new
+    assert torch.equal(states[~new, -1], point.expand(4, 2))     # buffer terminals, noised backward
+    assert torch.equal(log_r[~new], torch.full((4,), 1.5))       # stored log r, not recomputed
+    want = module.process.log_prob(module.posterior, states).sum(1)
+    torch.testing.assert_close(log_pf, want, rtol=1e-5, atol=1e-3)   # every part scored by the posterior
+
+
+def test_nan_reward_stops_with_an_error_naming_the_reward(module):
+    module.reward = lambda x, cond=None: torch.where(x[:, 0] > 0, torch.nan, 0.0)
+    with pytest.raises(RewardError, match=r"toy2d\.log_reward.*NaN/\+inf.*step 0"):
+        module.accumulate_gradients(None, 0)
+
+
+def test_reward_error_names_the_step_passed_without_trainer(module):
+    module.reward = lambda x, cond=None: torch.full((len(x),), torch.nan)
+    with pytest.raises(RewardError, match="step 42"):
+        module.accumulate_gradients(None, 42)
+
+
+def test_nonfinite_drop_trains_on_the_rest(tmp_path):
+    m = _build(_config(tmp_path, *SETUPS["analytic-residual"], "reward.nonfinite=drop"), tmp_path)
+    m.reward = lambda x, cond=None: torch.where(x[:, 0] > 0, torch.nan, -x.pow(2).sum(1))
+    m.zero_grad(set_to_none=True)
+    loss, out = m.accumulate_gradients(None, 0)
+    assert torch.isfinite(loss)
+    n = len(out["states"])
+    assert 0 < n < 16 and (out["states"][:, -1, 0] <= 0).all()
+    assert m._reward_counts[1] == 16 - n
+
+
+def test_neg_inf_reward_is_clamped_and_counted(tmp_path):
+    m = _build(_config(tmp_path, *SETUPS["analytic-residual"], "reward.log_r_min=-30.0"), tmp_path)
+    m.reward = lambda x, cond=None: torch.where(x[:, 0] > 0, -math.inf, 0.0)
+    m.zero_grad(set_to_none=True)
+    loss, out = m.accumulate_gradients(None, 0)
+    assert torch.isfinite(loss) and len(out["states"]) == 16
+    assert out["log_r"].min().item() == -30.0
+    assert m._reward_counts[0] == int((out["states"][:, -1, 0] > 0).sum()) > 0
+
+
+def test_wrong_reward_shape_is_an_error(module):
+    module.reward = lambda x, cond=None: torch.zeros(len(x), 1)
+    with pytest.raises(RewardError, match=r"expected \(16,\)"):
+        module.accumulate_gradients(None, 0)
+
+
+@pytest.mark.parametrize("method", ["vargrad", "rl_kl"])
+def test_other_methods_accumulate_finite_gradients(tmp_path, method):
+    extra = ["exploration.std=0", "sampling.buffer=0"] if method == "rl_kl" else []
+    m = _build(_config(tmp_path, *SETUPS["analytic-residual"], f"method={method}", *extra), tmp_path)
+    m.zero_grad(set_to_none=True)
+    loss, _ = m.accumulate_gradients(None, 0)
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in m.posterior.parameters())
+
+
+def test_tb_with_brownian_reference_builds_or_gives_config_error(tmp_path):
+    cfg = _config(tmp_path, "method=tb", "process.kind=brownian", *SETUPS["analytic-residual"])
+    try:
+        _build(cfg, tmp_path)
+    except ConfigError:
+        pass
