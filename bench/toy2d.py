@@ -1,26 +1,37 @@
 """Benchmark: one RTB training iteration on the 2-D toy, ours vs a straightforward reference.
 
-    python bench/toy2d.py                       # full run (~3-5 min on 2 CPU cores), prints a table
-    python bench/toy2d.py --json bench/results/toy2d.json
-    python bench/toy2d.py --quick               # smoke test: 1 warm-up + 2 timed iterations each
+    python bench/toy2d.py                                   # full run, prints a table (~3 min idle, 2 cores)
+    python bench/toy2d.py --json bench/results/toy2d.json   # ... and writes every number as JSON
+    python bench/toy2d.py --quick                           # smoke test (T=20,200; 2 timed iterations)
+
+Run it on an otherwise idle machine: the table's "busy others" column says how many cores other
+processes used while timing, and a warning is printed above 0.25 (two-thread OpenMP regions stall
+whenever the OS deschedules one of their threads, so a busy machine inflates times several-fold,
+worst for the reference's thousands of tiny ops).
 
 What is compared (same network, batch, schedule and reward on both sides)
 -------------------------------------------------------------------------
-Network: TimeMLP, 4 layers, 64 hidden, time embedding 64 (prior randomly initialised with a fixed
-seed; the posterior is an exact copy, as with posterior.init=copy). Process: the config's VP chain
-(linear schedule, 1000 training steps, respaced to T sampling steps, small variance, std floor
+Network: TimeMLP, 4 layers, 64 hidden, time embedding 64 (the prior randomly initialised with a
+fixed seed - fine for timing; the posterior is an exact copy, posterior.init=copy). Process: a VP
+chain (linear schedule, 1000 training steps respaced to T sampling steps, small variance, std floor
 0.01). Batch 500, all trajectories on-policy, no exploration, reward = the toy2d domain's log r
-(log N9 - log p25), Adam (lr 1e-3, log Z lr 0.1).
+(log N9 - log p25), Adam (lr 1e-3, log Z lr 0.1). Everything is float32.
 
-(a) "ours": an RTBLightningModule built with rtb_lightning.builders from conf/config.yaml plus
-    overrides; one iteration = opt.zero_grad(); module.accumulate_gradients(None, step);
-    opt.step(). No Trainer is involved: the optimizer comes from module.configure_optimizers() and
-    log Z initialisation is skipped by setting module.log_z_ready (it needs self.trainer).
-    accumulate_gradients does: a no-grad sampling loop that also scores the posterior
-    (B rows per call, T calls), a batched no-grad prior pass (B*T rows), then the chunked exact
-    gradient: recompute the posterior log-probs with grad, chunk by chunk over time, and
-    backpropagate delta * chunk sum (notes/rtb.md section 3). posterior.chunk_size is 0 (all
-    steps at once) at T=100 and 100 at T=1000 (flags --chunk-short / --chunk-long).
+(a) "ours": an RTBLightningModule built by rtb_lightning.builders (build_domain, build_process,
+    build_network, build_posterior, build_module) from conf/config.yaml plus the overrides above;
+    one iteration = opt.zero_grad(); module.accumulate_gradients(None, step); opt.step().
+    No Trainer is needed: the optimizer comes from module.configure_optimizers() (an lr scheduler,
+    if configured, is ignored) and log Z initialisation is skipped by setting module.log_z_ready
+    (_init_log_z runs in on_fit_start and reads self.trainer). accumulate_gradients runs a no-grad
+    sampling loop that also scores the posterior (T network calls of B rows), a batched no-grad
+    prior pass (B*T rows, chunked), then the exact chunked gradient: recompute the posterior
+    log-probs with grad chunk by chunk over time and backpropagate delta * chunk sum
+    (notes/rtb.md section 3).
+    posterior.chunk_size = 10 at both T (5,000 rows per network call at batch 500): measured best.
+    Whole-trajectory chunks are slower on this CPU (chunk 0 at T=100: ~0.26-0.30 s vs ~0.20 s
+    single-thread CPU time per iteration), because 50,000-row activations (12.8 MB each) spill
+    out of cache and the step becomes memory-bound (SiLU and its backward alone 2x slower);
+    5,000-10,000 rows is the plateau. Override with --chunk-short / --chunk-long.
 (b) "reference": what most research code does, written in this file: one autograd graph through
     a Python loop over all T steps; each step calls the posterior (with grad) and the prior (no
     grad) on the current batch, samples the next state (detached), accumulates log p_post and
@@ -30,37 +41,43 @@ Both are run at T=100 and T=1000.
 
 How it is measured
 ------------------
-* Threads: torch.set_num_threads(2) (and OMP/MKL_NUM_THREADS=2) in every measurement process.
-* Time: seconds per iteration = median of --iters (T=100) / --iters-long (T=1000) timed
-  iterations (time.perf_counter around the whole iteration incl. the Adam step), after --warmup
-  untimed iterations.
-* Peak memory: every configuration runs in its own fresh Python subprocess. After the models,
-  optimizer and process are built (and a gc.collect()), the current resident set (VmRSS) is taken
-  as the baseline and the kernel's peak-RSS counter is reset (`echo 5 > /proc/self/clear_refs`,
-  Linux >= 4.0; this also resets getrusage's ru_maxrss). After the warm-up and timed iterations,
-  peak = VmHWM (== ru_maxrss) and we report peak growth = peak - baseline: the extra resident
-  memory one training iteration needs, allocator effects included. If clear_refs cannot be
-  written the fallback is ru_maxrss(after) - VmRSS(baseline), which can only overstate growth
-  (import-time peaks count) and is flagged in the output. tracemalloc is not used: it does not see
-  torch's tensor allocations.
-* Time breakdown of ours (a few extra iterations after the timed ones, not part of the timing):
-  wall time inside module.draw (sampling loop + reward), module.log_ref (prior pass), the
-  chunked gradient (recompute forward + backward) and the Adam step.
+* Threads: torch.set_num_threads(2) (and OMP_NUM_THREADS=MKL_NUM_THREADS=2) in every measurement
+  process (--threads to change).
+* Time: for each T, ours and the reference run in one fresh process with their iterations
+  interleaved (ours, reference, ours, ...) so that both see the same machine load; after --warmup
+  untimed iterations each, time.perf_counter around the whole iteration (Adam step included).
+  s/iter = median of --iters (T=100, default 10) / --iters-long (T=1000, default 3) iterations.
+  The process CPU time of each iteration is recorded too (cpu_s in the JSON).
+* Peak memory: every configuration runs alone in its own fresh subprocess. After the models,
+  optimizer and process are built (and a gc.collect()), the current resident set (VmRSS) is the
+  baseline and the kernel's peak-RSS counter is reset (`echo 5 > /proc/self/clear_refs`,
+  Linux >= 4.0; this resets getrusage's ru_maxrss too). After --mem-iters iterations,
+  peak growth = VmHWM (= ru_maxrss) - baseline: the extra resident memory a training iteration
+  needs. These processes run with MALLOC_MMAP_THRESHOLD_=131072 (--malloc fixed, the default):
+  glibc's default dynamic threshold moves freed blocks of up to 32 MiB into its heap, where
+  fragmentation keeps them resident, so RSS growth then depends on allocation history rather
+  than on live memory (ours at T=1000: +38 MiB after 1 iteration, +68 MiB after 2, vs a steady
+  +26 MiB with the fixed threshold). --malloc default measures the untuned process. If clear_refs
+  cannot be written, the fallback is ru_maxrss(after) - VmRSS(baseline), flagged in the output.
+  tracemalloc is not used: it does not see torch's tensor allocations.
+* Time breakdown of ours (--breakdown-iters extra iterations after the timed ones): wall time in
+  module.draw (sampling loop + reward), module.log_ref (prior pass), the chunked gradient
+  (recompute forward + backward) and the Adam step.
 * FLOPs, counted analytically: a Linear(in, out) costs 2*in*out FLOPs per row forward and twice
   that backward (input grad + weight grad). Per row, F = sum over the network's Linears of
-  2*in*out (for this TimeMLP: inp 2->64, time 64->64, 3 x 64->64, out 64->2: F = 33,280). Rows are
-  states scored: B*T per pass over a trajectory batch.
+  2*in*out (this TimeMLP: inp 2->64, time 64->64, 3 x 64->64, out 64->2: F = 33,280 FLOPs).
+  A pass over a batch of trajectories processes B*T rows.
     ours      = B*T*F * (1 sampling + 1 prior + 1 recompute forward + 2 backward) = 5*B*T*F
     reference = B*T*F * (1 posterior + 1 prior + 2 backward)                      = 4*B*T*F
-  (Non-Linear work - SiLU, sin/cos, Gaussian log-probs - is not counted, and autograd skips the
-  input grad of the first layers, so both are slight over-counts of the needed matmul work.)
-  GFLOP/s of a step = its FLOPs / its median time, compared with a float32 2048x2048 @ 2048x2048
-  matmul (median of repeated calls) in the same kind of 2-thread subprocess:
-  gflops_fraction_of_matmul = ours GFLOP/s / matmul GFLOP/s (at T=100; *_T1000 for T=1000).
+  (SiLU, sin/cos, log-probs are not counted; autograd skips the input grad of the first layers;
+  so both are slight over-counts of the needed matmul work.) GFLOP/s = FLOPs / median time,
+  next to a float32 2048x2048 @ 2048x2048 matmul (median of 10) in a process with the same
+  thread count: gflops_fraction_of_matmul = ours' GFLOP/s / the matmul's (T=100; *_T1000 too).
 
-JSON (--json PATH) keys: speedup_vs_reference (T=100), speedup_vs_reference_T1000,
+JSON (--json PATH): speedup_vs_reference (T=100), speedup_vs_reference_T1000,
 memory_ratio_T1000_vs_T100 (ours), reference_memory_ratio_T1000_vs_T100, gflops_fraction_of_matmul,
-gflops_fraction_of_matmul_T1000, targets_met, and raw numbers under "runs", "matmul", "settings".
+gflops_fraction_of_matmul_T1000, GFLOP/s of each, others_cores_max, targets_met, and the raw
+numbers under "runs" (times, CPU times, memory, breakdown), "matmul" and "settings".
 Targets (issue 2, item 6): ours >= 1.3x faster than the reference at T=100; ours' peak memory at
 T=1000 <= 1.3x that at T=100 while the reference's grows with T.
 """
@@ -80,7 +97,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 THREADS = 2
-DEFAULT_CHUNK = 10        # time steps per gradient chunk: 5,000 rows at batch 500 (see docstring)
+DEFAULT_CHUNK = 10        # time steps per gradient chunk: 5,000 rows at batch 500 (see above)
 MiB = 1024 * 1024
 
 

@@ -18,6 +18,7 @@ from .log_z import LogZ
 from .objectives import LEARNS_LOG_Z, OBJECTIVES, vargrad_log_z
 from .replay_buffer import ReplayBuffer
 from .reward_guard import guard_log_r
+from .scorer import TrajectoryScorer
 
 
 class RTBLightningModule(L.LightningModule):
@@ -42,6 +43,7 @@ class RTBLightningModule(L.LightningModule):
         self.log_z_init_samples, self.seed = log_z_init_samples, seed
         self.lr_decay = lr_decay                  # callable step -> lr factor, or None (constant)
         self.register_buffer("log_z_ready", torch.tensor(False))
+        self.scorer = TrajectoryScorer(process, prior, posterior, reference, chunk_size)
         self.skipped_steps = 0
 
     # ---- scoring ----
@@ -52,19 +54,17 @@ class RTBLightningModule(L.LightningModule):
 
     @torch.no_grad()
     def log_ref(self, states, cond=None):
-        if self.reference == "backward":
-            return self.process.log_prob_backward(states).sum(1)
-        return self.process.log_prob_chunks(self.prior, states, cond, self.chunk_size).sum(1)
+        return self.scorer.log_ref(states, cond)
 
     @torch.no_grad()
     def log_post(self, states, cond=None):
-        return self.process.log_prob_chunks(self.posterior, states, cond, self.chunk_size).sum(1)
+        return self.scorer.log_post(states, cond)
 
     @torch.no_grad()
     def sample(self, n, cond=None, extra_std=0.0):
         """Posterior trajectories and their untempered per-trajectory log-prob sums."""
-        states, log_pf = self.process.sample(self.posterior, n, cond, extra_std)
-        return states, log_pf.sum(1)
+        states, log_pf, _ = self.scorer.sample_posterior(n, cond, extra_std)
+        return states, log_pf
 
     # ---- the batch of trajectories ----
     def _split(self, n):
@@ -75,16 +75,18 @@ class RTBLightningModule(L.LightningModule):
 
     @torch.no_grad()
     def draw(self, cond, n, extra_std, step=None):
-        """Returns states, log_pf sums, raw log r, cond and a mask of the terminals that are new."""
-        n_on, n_buf, n_pr = self._split(n)
+        """A scored batch: dict of states, log_pf and log_ref sums, raw log r, cond, prior outputs
+        (or None) and a mask of the terminals that are new (not replayed)."""
+        sc, (n_on, n_buf, n_pr) = self.scorer, self._split(n)
         sl = lambda a, b: None if cond is None else cond[a:b]
-        parts = []                                                    # (states, log_pf sums, cond)
+        parts = []                                     # (states, log_pf, log_ref, prior outputs, cond)
         if n_on:
-            parts.append((*self.sample(n_on, sl(0, n_on), extra_std), sl(0, n_on)))
+            s, lp, base = sc.sample_posterior(n_on, sl(0, n_on), extra_std)
+            parts.append((s, lp, sc.log_ref(s, sl(0, n_on), base), base, sl(0, n_on)))
         if n_pr:
             c = sl(n_on, n_on + n_pr)
-            s, _ = self.process.sample(self.prior, n_pr, c)
-            parts.append((s, self.log_post(s, c), c))
+            s, lref, base = sc.sample_prior(n_pr, c)
+            parts.append((s, sc.log_post(s, c, base), lref, base, c))
         log_r, keep, self._reward_counts = [], [], (0, 0)
         if parts:
             g = self.reward_log_r(torch.cat([p[0][:, -1] for p in parts]), sl(0, n_on + n_pr), step)
@@ -93,13 +95,14 @@ class RTBLightningModule(L.LightningModule):
         if n_buf:
             x, lr, bc = self.buffer.sample(n_buf)
             s = self.process.sample_backward(x)
-            parts.append((s, self.log_post(s, bc), bc))
+            lref, base = sc.prior_outputs(s, bc) if sc.shares_prior else (sc.log_ref(s, bc), None)
+            parts.append((s, sc.log_post(s, bc, base), lref, base, bc))
             log_r.append(lr), keep.append(torch.ones(n_buf, dtype=torch.bool, device=lr.device))
-        states, log_pf = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-        conds = None if parts[0][2] is None else torch.cat([p[2] for p in parts])
-        new = torch.arange(len(states), device=states.device) < n_on + n_pr
-        out, keep = [states, log_pf, torch.cat(log_r), conds, new], torch.cat(keep)
-        return out if keep.all() else [None if t is None else t[keep] for t in out]
+        cat = lambda i: None if parts[0][i] is None else torch.cat([p[i] for p in parts])
+        out = dict(states=cat(0), log_pf=cat(1), log_ref=cat(2), base=cat(3), cond=cat(4), log_r=torch.cat(log_r))
+        out["new"] = torch.arange(len(out["states"]), device=self.device) < n_on + n_pr
+        keep = torch.cat(keep)
+        return out if keep.all() else {k: None if v is None else v[keep] for k, v in out.items()}
 
     # ---- Lightning hooks ----
     def configure_optimizers(self):
@@ -144,15 +147,14 @@ class RTBLightningModule(L.LightningModule):
         Usable without a Trainer (benchmarks, tests). Returns the detached loss and tensors for logging.
         """
         eps, beta = self.exploration(step), self.beta(step)
-        states, log_pf, log_r, cond, new = self.draw(cond, self.batch_size, eps, step)
-        log_ref = self.log_ref(states, cond)
+        out = self.draw(cond, self.batch_size, eps, step)
+        states, cond, base = out["states"], out["cond"], out["base"]
         log_z = self.log_z(cond, len(states))
         kw = dict(beta=beta, clip=self.loss_clip, kl_weight=self.kl_weight)
-        objective = lambda s: self.objective(s, log_ref, log_r, log_z, **kw)
-        recompute = lambda a, b: self.process.log_prob(self.posterior, states, cond, a, b)
-        loss = chunked_backward(objective, log_pf, recompute, self.process.num_steps, self.chunk_size)
-        return loss, dict(states=states, log_pf=log_pf, log_ref=log_ref, log_r=log_r, cond=cond, new=new,
-                          log_z=log_z.detach(), eps=eps, beta=beta)
+        objective = lambda s: self.objective(s, out["log_ref"], out["log_r"], log_z, **kw)
+        recompute = lambda a, b: self.scorer.log_post_chunk(states, cond, base, a, b)
+        loss = chunked_backward(objective, out["log_pf"], recompute, self.process.num_steps, self.chunk_size)
+        return loss, {**out, "log_z": log_z.detach(), "eps": eps, "beta": beta}
 
     def training_step(self, batch, batch_idx):
         opt = self.optimizers()

@@ -155,13 +155,17 @@ def test_draw_mixes_on_policy_buffer_and_prior(module):
     point = torch.tensor([[0.3, -0.2]])
     module.buffer.add(point, torch.tensor([1.5]))
     module.fractions = [0.5, 0.25, 0.25]
-    states, log_pf, log_r, cond, new = module.draw(None, 16, 0.0)
+    out = module.draw(None, 16, 0.0)
+    states, log_pf, log_r, cond, new = (out[k] for k in ("states", "log_pf", "log_r", "cond", "new"))
     assert states.shape[0] == 16 and cond is None
     assert int(new.sum()) == 12                                  # on-policy + prior rollouts are new
     assert torch.equal(states[~new, -1], point.expand(4, 2))     # buffer terminals, noised backward
     assert torch.equal(log_r[~new], torch.full((4,), 1.5))       # stored log r, not recomputed
     want = module.process.log_prob(module.posterior, states).sum(1)
     torch.testing.assert_close(log_pf, want, rtol=1e-5, atol=1e-3)   # every part scored by the posterior
+    # Reference scores reuse prior outputs recorded while sampling: they must equal a fresh prior pass.
+    ref = module.process.log_prob(module.prior, states).sum(1)
+    torch.testing.assert_close(out["log_ref"], ref, rtol=1e-5, atol=1e-3)
 
 
 def test_nan_reward_stops_with_an_error_naming_the_reward(module):
@@ -219,3 +223,23 @@ def test_tb_with_brownian_reference_builds_or_gives_config_error(tmp_path):
         _build(cfg, tmp_path)
     except ConfigError:
         pass
+
+
+def test_cached_prior_outputs_give_the_posterior_scores_and_gradients(module):
+    """The scorer's shortcut (prior outputs recorded once, correction added) is exact, values and grads."""
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for p in module.posterior.parameters():
+            p.add_(0.1 * torch.randn_like(p))          # a non-trivial posterior
+    sc = module.scorer
+    states, log_pf, base = sc.sample_posterior(6, None, 0.3)
+    torch.testing.assert_close(log_pf, module.process.log_prob(module.posterior, states).sum(1), rtol=1e-5, atol=1e-4)
+    if base is None:
+        return                                           # copy-initialised posterior: no shortcut to check
+    torch.testing.assert_close(sc.log_ref(states, None, base), module.process.log_prob(module.prior, states).sum(1))
+    params = [p for p in module.posterior.parameters() if p.requires_grad]
+    T = module.process.num_steps
+    fast = torch.autograd.grad(sc.log_post_chunk(states, None, base, 0, T).sum(), params)
+    full = torch.autograd.grad(module.process.log_prob(module.posterior, states, None, 0, T).sum(), params)
+    for a, b in zip(fast, full):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -19,8 +19,11 @@ class Residual(nn.Module):
     def base(self):
         return self._base[0]
 
-    def forward(self, x, t, cond=None):
+    def correction_term(self, x, t, cond=None):
         g = self.correction(x, t, cond)
         if self.unit_shift is not None:
             g = g * self.unit_shift(t).reshape(-1, *([1] * (g.dim() - 1)))
-        return self.base(x, t, cond) + g
+        return g
+
+    def forward(self, x, t, cond=None):
+        return self.base(x, t, cond) + self.correction_term(x, t, cond)
