@@ -1,4 +1,5 @@
 """rtb-lightning entry point: config -> objects -> trainer.fit. See README.md."""
+import os
 import sys
 import time
 
@@ -11,15 +12,17 @@ def main(argv):
     start = time.time()
     import lightning as L
 
-    from rtb_lightning.builders import build_posterior_run, resolve_run_dir, train_prior
+    from rtb_lightning.builders import build_posterior_run, resolve_run_dir, set_cpu_threads, train_prior
     from rtb_lightning.checkpoint_io import atomic_write_text
     from rtb_lightning.config import load_config
 
     cfg = load_config(argv)
     run_dir = resolve_run_dir(cfg)
+    set_cpu_threads(cfg)
     L.seed_everything(cfg.seed, verbose=False)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(OmegaConf.to_yaml(cfg), run_dir / "config.yaml")
+    if int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) == 0:
+        atomic_write_text(OmegaConf.to_yaml(cfg), run_dir / "config.yaml")
     if cfg.stage == "prior":
         train_prior(cfg, run_dir)
         return

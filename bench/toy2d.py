@@ -27,11 +27,13 @@ chain (linear schedule, 1000 training steps respaced to T sampling steps, small 
     prior pass (B*T rows, chunked), then the exact chunked gradient: recompute the posterior
     log-probs with grad chunk by chunk over time and backpropagate delta * chunk sum
     (notes/rtb.md section 3).
-    posterior.chunk_size = 10 at both T (5,000 rows per network call at batch 500): measured best.
-    Whole-trajectory chunks are slower on this CPU (chunk 0 at T=100: ~0.26-0.30 s vs ~0.20 s
-    single-thread CPU time per iteration), because 50,000-row activations (12.8 MB each) spill
-    out of cache and the step becomes memory-bound (SiLU and its backward alone 2x slower);
-    5,000-10,000 rows is the plateau. Override with --chunk-short / --chunk-long.
+    posterior.chunk_size = 20 at both T (10,000 rows per network call at batch 500): measured best.
+    Whole-trajectory chunks are slower on this CPU (T=100, 2 threads, interleaved runs: chunk 0
+    0.19-0.22 s vs chunk 20 0.16-0.21 s per iteration; single-thread CPU time chunk 0 ~0.26-0.30 s
+    vs ~0.20 s for chunks 10-20) because 50,000-row activations (12.8 MB each) spill out of cache
+    and the step turns memory-bound (SiLU and its backward alone 2x slower); chunks of 5,000-10,000
+    rows are the plateau, smaller ones pay per-call overhead. Override with --chunk-short /
+    --chunk-long.
 (b) "reference": what most research code does, written in this file: one autograd graph through
     a Python loop over all T steps; each step calls the posterior (with grad) and the prior (no
     grad) on the current batch, samples the next state (detached), accumulates log p_post and
@@ -46,7 +48,8 @@ How it is measured
 * Time: for each T, ours and the reference run in one fresh process with their iterations
   interleaved (ours, reference, ours, ...) so that both see the same machine load; after --warmup
   untimed iterations each, time.perf_counter around the whole iteration (Adam step included).
-  s/iter = median of --iters (T=100, default 10) / --iters-long (T=1000, default 3) iterations.
+  s/iter = median of --iters (T=100, default 20) / --iters-long (T=1000, default 4) iterations;
+  speedup = reference median / ours median (also the median of per-pair ratios).
   The process CPU time of each iteration is recorded too (cpu_s in the JSON).
 * Peak memory: every configuration runs alone in its own fresh subprocess. After the models,
   optimizer and process are built (and a gc.collect()), the current resident set (VmRSS) is the
@@ -56,13 +59,14 @@ How it is measured
   needs. These processes run with MALLOC_MMAP_THRESHOLD_=131072 (--malloc fixed, the default):
   glibc's default dynamic threshold moves freed blocks of up to 32 MiB into its heap, where
   fragmentation keeps them resident, so RSS growth then depends on allocation history rather
-  than on live memory (ours at T=1000: +38 MiB after 1 iteration, +68 MiB after 2, vs a steady
-  +26 MiB with the fixed threshold). --malloc default measures the untuned process. If clear_refs
+  than on live memory (ours at T=1000, chunk 10: +38 MiB after 1 iteration, +68 MiB after 2, vs a
+  steady +26 MiB with the fixed threshold). --malloc default measures the untuned process. If clear_refs
   cannot be written, the fallback is ru_maxrss(after) - VmRSS(baseline), flagged in the output.
   tracemalloc is not used: it does not see torch's tensor allocations.
 * Time breakdown of ours (--breakdown-iters extra iterations after the timed ones): wall time in
-  module.draw (sampling loop + reward), module.log_ref (prior pass), the chunked gradient
-  (recompute forward + backward) and the Adam step.
+  the sampling loop (process.sample, posterior scored on the fly), the prior pass
+  (scorer.log_ref), the reward, the chunked gradient (recompute forward + backward), the rest of
+  accumulate_gradients ('other') and the Adam step.
 * FLOPs, counted analytically: a Linear(in, out) costs 2*in*out FLOPs per row forward and twice
   that backward (input grad + weight grad). Per row, F = sum over the network's Linears of
   2*in*out (this TimeMLP: inp 2->64, time 64->64, 3 x 64->64, out 64->2: F = 33,280 FLOPs).
@@ -74,7 +78,7 @@ How it is measured
   next to a float32 2048x2048 @ 2048x2048 matmul (median of 10) in a process with the same
   thread count: gflops_fraction_of_matmul = ours' GFLOP/s / the matmul's (T=100; *_T1000 too).
 
-JSON (--json PATH): speedup_vs_reference (T=100), speedup_vs_reference_T1000,
+JSON (--json PATH): speedup_vs_reference (T=100), speedup_vs_reference_T1000, speedup_pairwise_median(_T1000),
 memory_ratio_T1000_vs_T100 (ours), reference_memory_ratio_T1000_vs_T100, gflops_fraction_of_matmul,
 gflops_fraction_of_matmul_T1000, GFLOP/s of each, others_cores_max, targets_met, and the raw
 numbers under "runs" (times, CPU times, memory, breakdown), "matmul" and "settings".
@@ -97,7 +101,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 THREADS = 2
-DEFAULT_CHUNK = 10        # time steps per gradient chunk: 5,000 rows at batch 500 (see above)
+DEFAULT_CHUNK = 20        # time steps per gradient chunk: 10,000 rows at batch 500 (see above)
 MiB = 1024 * 1024
 
 
@@ -331,7 +335,11 @@ def worker(spec):
 
 
 def _breakdown(module, opt, n, first_step):
-    """Median wall time of the parts of our step, via timers wrapped around the module's calls."""
+    """Median wall time of the parts of our step, via timers wrapped around disjoint inner calls
+    (instance attributes, restored afterwards): the sampling loop (process.sample, which also
+    scores the posterior), the prior pass (scorer.log_ref, or module.log_ref in older versions),
+    the reward, and the chunked gradient (recompute forward + backward); 'other' is the rest of
+    accumulate_gradients (batch assembly, objective)."""
     import rtb_lightning.module as mod
 
     acc = {}
@@ -344,10 +352,15 @@ def _breakdown(module, opt, n, first_step):
             return r
         return wrapper
 
-    orig_draw, orig_ref, orig_cb = module.draw, module.log_ref, mod.chunked_backward
-    module.draw = timed("draw (sampling loop + reward)", orig_draw)
-    module.log_ref = timed("log_ref (prior pass)", orig_ref)
-    mod.chunked_backward = timed("chunked gradient (recompute fwd + bwd)", orig_cb)
+    ref_owner = getattr(module, "scorer", None) or module
+    patches = [(module.process, "sample", "sampling loop"), (ref_owner, "log_ref", "prior pass"),
+               (module, "reward", "reward"), (mod, "chunked_backward", "chunked gradient (recompute fwd + bwd)")]
+    saved = []
+    for owner, attr, label in patches:
+        if hasattr(owner, attr):
+            had_own = attr in vars(owner)
+            saved.append((owner, attr, vars(owner)[attr] if had_own else None, had_own))
+            setattr(owner, attr, timed(label, getattr(owner, attr)))
     rows = []
     try:
         for i in range(n):
@@ -358,14 +371,17 @@ def _breakdown(module, opt, n, first_step):
             t1 = time.perf_counter()
             opt.step()
             t2 = time.perf_counter()
+            acc["other"] = (t1 - t0) - sum(acc.values())
             acc["adam step"] = t2 - t1
-            acc["other (in accumulate_gradients)"] = (t1 - t0) - sum(
-                v for k, v in acc.items() if k != "adam step")
             acc["total"] = t2 - t0
             rows.append(dict(acc))
     finally:
-        module.draw, module.log_ref, mod.chunked_backward = orig_draw, orig_ref, orig_cb
-    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+        for owner, attr, value, had_own in saved:
+            if had_own:
+                setattr(owner, attr, value)
+            else:
+                delattr(owner, attr)
+    return {k: statistics.median(r.get(k, 0.0) for r in rows) for k in rows[0]}
 
 
 def matmul_worker(spec):
@@ -400,8 +416,8 @@ def run_in_subprocess(spec, extra_env=None):
 # ----------------------------------------------------------------------------- report
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--iters", type=int, default=10, help="timed iterations of each step at the short T (default 10)")
-    p.add_argument("--iters-long", type=int, default=3, help="timed iterations of each step at the long T (default 3)")
+    p.add_argument("--iters", type=int, default=20, help="timed iterations of each step at the short T (default 20)")
+    p.add_argument("--iters-long", type=int, default=4, help="timed iterations of each step at the long T (default 4)")
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up iterations of each step (default 1)")
     p.add_argument("--mem-iters", type=int, default=2, help="iterations per memory subprocess (default 2)")
     p.add_argument("--quick", action="store_true",
@@ -466,6 +482,9 @@ def main(argv=None):
     res = {
         "speedup_vs_reference": r_s["sec_per_iter"] / o_s["sec_per_iter"],
         "speedup_vs_reference_T1000": r_l["sec_per_iter"] / o_l["sec_per_iter"],
+        # Median over interleaved (ours, reference) iteration pairs: robust to slow drifts of machine speed.
+        "speedup_pairwise_median": statistics.median(r / o for o, r in zip(o_s["times_s"], r_s["times_s"])),
+        "speedup_pairwise_median_T1000": statistics.median(r / o for o, r in zip(o_l["times_s"], r_l["times_s"])),
         "memory_ratio_T1000_vs_T100": o_l["peak_growth_mib"] / o_s["peak_growth_mib"],
         "reference_memory_ratio_T1000_vs_T100": r_l["peak_growth_mib"] / r_s["peak_growth_mib"],
         "gflops_ours": o_s["gflops"], "gflops_ours_T1000": o_l["gflops"],
@@ -507,8 +526,10 @@ def main(argv=None):
     print("(s/iter: median; min: fastest iteration; peak +MiB: peak RSS growth over the post-construction "
           "baseline, fresh process; busy others: cores used by other processes while timing)")
     print()
-    print(f"speedup ours vs reference:  T={short}: {res['speedup_vs_reference']:.2f}x   "
-          f"T={long_}: {res['speedup_vs_reference_T1000']:.2f}x   (target >= 1.3x at T={short})")
+    print(f"speedup ours vs reference (ratio of medians):  T={short}: {res['speedup_vs_reference']:.2f}x   "
+          f"T={long_}: {res['speedup_vs_reference_T1000']:.2f}x   (target >= 1.3x at T={short}); "
+          f"median of interleaved pairs: {res['speedup_pairwise_median']:.2f}x / "
+          f"{res['speedup_pairwise_median_T1000']:.2f}x")
     print(f"peak memory T={long_} / T={short}:  ours {res['memory_ratio_T1000_vs_T100']:.2f}   "
           f"reference {res['reference_memory_ratio_T1000_vs_T100']:.2f}   (target: ours <= 1.3, reference grows)")
     print(f"ours GFLOP/s as a fraction of a {mm['n']}^3 matmul ({mm['gflops']:.1f} GFLOP/s):  "

@@ -31,6 +31,15 @@ def resolve_run_dir(cfg) -> Path:
     return Path(run_dir)
 
 
+def set_cpu_threads(cfg):
+    """CPU processes on one machine share its cores: more threads than cores stalls them all."""
+    if cfg.trainer.accelerator in ("cpu", "auto") and not torch.cuda.is_available():
+        devices = cfg.trainer.devices if isinstance(cfg.trainer.devices, int) else 1
+        if devices > 1 or "LOCAL_WORLD_SIZE" in os.environ:
+            per_node = max(devices, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // per_node))
+
+
 def build_domain(cfg, stage):
     kw = {k: v for k, v in OmegaConf.to_container(cfg.domain).items() if k != "name"}
     batch = cfg.prior.batch_size if stage == "prior" else cfg.posterior.batch_size

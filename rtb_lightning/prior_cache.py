@@ -26,6 +26,8 @@ def save_prior(net, cfg, path):
 
 
 def load_prior(net, path):
+    if not Path(path).is_file():
+        raise UserError(f"prior checkpoint not found: {path}", "check the path, or train it with stage=prior")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
