@@ -72,12 +72,25 @@ class EvaluationCallback(L.Callback):
         if trainer.is_global_zero and self.every_n_steps and step % self.every_n_steps == 0 and step < trainer.max_steps:
             self._log(trainer, module)
 
+    @torch.no_grad()
+    def _ddp_report(self, trainer, module):
+        """A collective check that all ranks share log Z but drew different samples (all ranks call it)."""
+        if trainer.world_size == 1:
+            return {}
+        probe = module.buffer.x[-4:].flatten() if len(module.buffer) else torch.zeros(0, device=module.device)
+        rows = module.all_gather(torch.cat([module.log_z().reshape(1), probe.to(module.device)]))
+        distinct = all(not torch.equal(rows[i, 1:], rows[j, 1:])
+                       for i in range(len(rows)) for j in range(i + 1, len(rows)))
+        return {"world_size": trainer.world_size, "log_z_spread_across_ranks": (rows[:, 0].max() - rows[:, 0].min()).item(),
+                "ranks_drew_distinct_samples": bool(distinct)}
+
     def on_train_end(self, trainer, module):
+        ddp = self._ddp_report(trainer, module)
         if not trainer.is_global_zero:
             return
         metrics = self._log(trainer, module, final=True)
         self.final = {**metrics, "step": trainer.global_step, "wall_s": round(time.time() - self.start_time, 2),
-                      "skipped_steps": module.skipped_steps,
+                      "skipped_steps": module.skipped_steps, **ddp,
                       **{f"prior_{k}": v for k, v in self.prior_metrics.items()}, "history": self.history}
         atomic_write_text(json.dumps(self.final, indent=2), self.run_dir / "metrics.json")
         print(format_table(metrics, self.prior_metrics, trainer.global_step))
