@@ -30,7 +30,8 @@ class TrajectoryScorer:
             return out
         return f
 
-    def _stack(self, store, n):
+    @staticmethod
+    def _stack(store):
         """Per-step outputs recorded while sampling -> (B, T, *event)."""
         return torch.stack(store, 1)
 
@@ -48,7 +49,7 @@ class TrajectoryScorer:
         base = self._recording(self.prior, store)
         model = lambda x, t, c: (lambda b: b + self.posterior.correction_term(x, t, c))(base(x, t, c))
         states, lp = self.process.sample(model, n, cond, extra_std)
-        return states, lp.sum(1), self._stack(store, n)
+        return states, lp.sum(1), self._stack(store)
 
     @torch.no_grad()
     def sample_prior(self, n, cond=None):
@@ -57,7 +58,7 @@ class TrajectoryScorer:
         states, lp = self.process.sample(self._recording(self.prior, store), n, cond)
         if self.reference != "prior":
             return states, self.log_ref(states, cond), None
-        return states, lp.sum(1), self._stack(store, n) if self.shares_prior else None
+        return states, lp.sum(1), self._stack(store) if self.shares_prior else None
 
     @torch.no_grad()
     def prior_outputs(self, states, cond=None):

@@ -48,9 +48,15 @@ class PinnedBrownianProcess(GaussianProcess):
         """Step k (states k -> k+1) scored backward: log p_B(x_k | x_{k+1}); zero for k = 0."""
         stop = self.num_steps if stop is None else stop
         out = torch.zeros(states.shape[0], stop - start, device=states.device, dtype=states.dtype)
-        for col, k in enumerate(range(max(start, 1), stop), start=max(start, 1) - start):
-            frac = k / (k + 1)
-            std = torch.full((states.shape[0],), math.sqrt(self.t_scale * self.dt * frac),
-                             device=states.device, dtype=states.dtype)
-            out[:, col] = gaussian_log_prob(states[:, k], frac * states[:, k + 1], self._bcast(std, states[:, k]))
+        lo = max(start, 1)                          # step 0 lands on the point mass at the origin
+        if lo >= stop:
+            return out
+        k = torch.arange(lo, stop, device=states.device)
+        frac = (k / (k + 1)).to(states.dtype)                                     # (n,)
+        b, n = states.shape[0], len(k)
+        shape = (1, n) + (1,) * (states.dim() - 2)
+        mean = (frac.view(shape) * states[:, lo + 1:stop + 1]).reshape(b * n, *self.event_shape)
+        std = torch.sqrt(self.t_scale * self.dt * frac).repeat(b)
+        x = states[:, lo:stop].reshape(b * n, *self.event_shape)
+        out[:, lo - start:] = gaussian_log_prob(x, mean, self._bcast(std, x)).view(b, n)
         return out
