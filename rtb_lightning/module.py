@@ -48,9 +48,8 @@ class RTBLightningModule(L.LightningModule):
 
     # ---- scoring ----
     def reward_log_r(self, x, cond=None, step=None):
-        g = guard_log_r(self.reward(x, cond), len(x), self.reward_name, self.global_step if step is None else step,
-                        self.log_r_min, self.nonfinite)
-        return g
+        return guard_log_r(self.reward(x, cond), len(x), self.reward_name, self.global_step if step is None else step,
+                           self.log_r_min, self.nonfinite)
 
     @torch.no_grad()
     def log_ref(self, states, cond=None):
@@ -66,12 +65,19 @@ class RTBLightningModule(L.LightningModule):
         states, log_pf, _ = self.scorer.sample_posterior(n, cond, extra_std)
         return states, log_pf
 
+    @torch.no_grad()
+    def sample_scored(self, n, cond=None):
+        """Posterior trajectories with their posterior and reference log-prob sums (prior outputs reused)."""
+        states, log_pf, base = self.scorer.sample_posterior(n, cond)
+        return states, log_pf, self.scorer.log_ref(states, cond, base)
+
     # ---- the batch of trajectories ----
     def _split(self, n):
-        f_on, f_buf, _ = self.fractions
+        """(on-policy, buffer, prior) counts; an empty buffer's share goes on-policy."""
+        _, f_buf, f_pr = self.fractions
         n_buf = int(round(f_buf * n)) if len(self.buffer) else 0
-        n_on = min(n - n_buf, int(round(f_on * n)) + (0 if len(self.buffer) else int(round(f_buf * n))))
-        return n_on, n_buf, n - n_on - n_buf
+        n_pr = min(n - n_buf, int(round(f_pr * n)))
+        return n - n_buf - n_pr, n_buf, n_pr
 
     @torch.no_grad()
     def draw(self, cond, n, extra_std, step=None):
@@ -132,9 +138,9 @@ class RTBLightningModule(L.LightningModule):
         while n > 0:
             m = min(n, self.batch_size)
             cond = self.trainer.datamodule.sample_conditions(m) if self.trainer.datamodule else None
-            states, lp = self.sample(m, cond)
+            states, lp, lref = self.sample_scored(m, cond)
             g = self.reward_log_r(states[:, -1], cond, step=0)
-            parts.append((b * g.log_r + self.log_ref(states, cond) - lp)[g.keep])
+            parts.append((b * g.log_r + lref - lp)[g.keep])
             n -= m
         w = torch.cat(parts)
         w = self.all_gather(w).reshape(-1) if self.trainer.world_size > 1 else w

@@ -34,9 +34,9 @@ class EvaluationCallback(L.Callback):
         beta = module.beta(trainer.global_step)
 
         def post(m, cond):
-            states, lp = module.sample(m, cond)
+            states, lp, lref = module.sample_scored(m, cond)
             g = module.reward_log_r(states[:, -1], cond)
-            return states[:, -1], lp, module.log_ref(states, cond), g.log_r, cond
+            return states[:, -1], lp, lref, g.log_r, cond
 
         parts = self._samples(module, post)
         x, log_pf, log_ref, log_r = (torch.cat([p[i] for p in parts]) for i in range(4))
