@@ -61,8 +61,13 @@ class TimeMLP(nn.Module):
     def forward(self, x, t, cond=None):
         # Rows share few distinct times (a batch of trajectories scored step by step): embed each
         # distinct time once and gather, instead of running the time MLP on every row.
-        tu, inv = torch.unique(t, return_inverse=True)
-        h = self.inp(self.features(x.flatten(1))) + self.time(tu)[inv]
+        # An expanded time tensor (stride 0, as processes pass in their sampling loops) is one time.
+        if t.dim() == 1 and t.numel() > 1 and t.stride(0) == 0:
+            te = self.time(t[:1])
+        else:
+            tu, inv = torch.unique(t, return_inverse=True)
+            te = self.time(tu).index_select(0, inv)   # its backward is a fast index_add, unlike [inv]'s
+        h = self.inp(self.features(x.flatten(1))) + te
         if self.cond is not None:
             if cond is None:
                 raise ValueError("this network was built with a condition input; pass cond")

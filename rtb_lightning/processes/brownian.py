@@ -27,10 +27,10 @@ class PinnedBrownianProcess(GaussianProcess):
         return torch.zeros(n, *self.event_shape, device=device)
 
     def step_size(self, idx):
-        return torch.full(idx.shape, self.dt, device=idx.device)
+        return torch.full_like(self.t_in[idx], self.dt)
 
     def transition(self, model, x, idx, cond):
-        u = model(x, self.t_in[idx], cond)
+        u = model(x, self._time(idx, len(x)), cond)
         return x + u * self.dt, self.step_std[idx]
 
     @torch.no_grad()

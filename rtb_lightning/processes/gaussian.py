@@ -22,7 +22,9 @@ def gaussian_log_prob(x, mean, std):
 
 class GaussianProcess(Process):
     def transition(self, model, x, idx, cond):
-        """Mean (N, *event) and std (N,) of p(x_{i+1} | x_i) for a flat batch x with step indices idx (N,)."""
+        """Mean (N, *event) and std of p(x_{i+1} | x_i) for a flat batch x. idx: step indices (N,)
+        (std (N,)), or one int step for every row (std a scalar tensor; the network then gets an
+        expanded time tensor, which lets it embed the time once)."""
         raise NotImplementedError
 
     def step_size(self, idx):
@@ -35,6 +37,10 @@ class GaussianProcess(Process):
     def _bcast(self, v, x):
         return v.reshape(-1, *([1] * (x.dim() - 1)))
 
+    def _time(self, idx, n):
+        """Network time input for step indices idx, or an int step expanded to n rows (stride 0)."""
+        return self.t_in[idx].expand(n) if isinstance(idx, int) else self.t_in[idx]
+
     @torch.no_grad()
     def sample(self, model, n, cond=None, extra_std=0.0):
         device = self.device
@@ -43,9 +49,9 @@ class GaussianProcess(Process):
         log_pf = torch.empty(n, self.num_steps, device=device, dtype=x.dtype)
         states[:, 0] = x
         for i in range(self.num_steps):
-            idx = torch.full((n,), i, device=device, dtype=torch.long)
-            mean, std = self.transition(model, x, idx, cond)
-            beh = torch.sqrt(std ** 2 + extra_std ** 2 * self.step_size(idx)) if extra_std else std
+            # One step index for all rows: scalar coefficients, no per-row gathers in this hot loop.
+            mean, std = self.transition(model, x, i, cond)
+            beh = torch.sqrt(std ** 2 + extra_std ** 2 * self.step_size(i)) if extra_std else std
             x = mean + self._bcast(beh, x) * torch.randn_like(x)
             # Fused scoring: the untempered log-prob of the step just taken costs no extra network call.
             log_pf[:, i] = gaussian_log_prob(x, mean, self._bcast(std, x))

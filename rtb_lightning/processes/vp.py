@@ -52,7 +52,7 @@ class VPProcess(GaussianProcess):
         return self.betas[idx]
 
     def transition(self, model, x, idx, cond):
-        eps = model(x, self.t_in[idx], cond)
+        eps = model(x, self._time(idx, len(x)), cond)
         c = self._bcast(self.eps_coef[idx], x)
         mean = (x - c * eps) * self._bcast(self.inv_sqrt_alpha[idx], x)
         return mean, self.std[idx]
