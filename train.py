@@ -15,20 +15,33 @@ def main(argv):
     from rtb_lightning.builders import build_posterior_run, resolve_run_dir, set_cpu_threads, train_prior
     from rtb_lightning.checkpoint_io import atomic_write_text
     from rtb_lightning.config import load_config
+    from rtb_lightning.resume import check_compatible, resolve_checkpoint
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     cfg = load_config(argv)
     run_dir = resolve_run_dir(cfg)
+    ckpt_path, ckpt = resolve_checkpoint(cfg.ckpt_path, run_dir)      # before anything slow runs
     set_cpu_threads(cfg)
     L.seed_everything(cfg.seed, verbose=False)
     run_dir.mkdir(parents=True, exist_ok=True)
     if int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) == 0:
-        atomic_write_text(OmegaConf.to_yaml(cfg), run_dir / "config.yaml")
+        text, path = OmegaConf.to_yaml(cfg), run_dir / "config.yaml"
+        if path.is_file() and path.read_text() != text:      # a resumed run with changes keeps the original
+            path = run_dir / f"config-{time.strftime('%Y%m%d-%H%M%S')}.yaml"
+        atomic_write_text(text, path)
     if cfg.stage == "prior":
         train_prior(cfg, run_dir)
         return
     trainer, module, domain = build_posterior_run(cfg, run_dir, start)
+    if ckpt is not None:
+        check_compatible(module, ckpt, ckpt_path)
+        print(f"[rtb] resuming from {ckpt_path} (step {ckpt.get('global_step', '?')})")
+        del ckpt
     trainer.logger.log_hyperparams(_flat(OmegaConf.to_container(cfg)))
-    trainer.fit(module, datamodule=domain)
+    try:
+        trainer.fit(module, datamodule=domain, ckpt_path=None if ckpt_path is None else str(ckpt_path))
+    except SIGTERMException:
+        return             # preempted: PreemptionCheckpoint saved last.ckpt
 
 
 def _flat(d, prefix=""):
@@ -38,8 +51,8 @@ def _flat(d, prefix=""):
     return out
 
 
-if __name__ == "__main__":
-    argv = sys.argv[1:]
+def cli(argv) -> int:
+    """Exit status: 0 done (or preempted and checkpointed), 2 a user error (one line + hint; debug=true re-raises)."""
     debug = any(a in ("debug=true", "debug=True") for a in argv)
     try:
         main(argv)
@@ -47,4 +60,9 @@ if __name__ == "__main__":
         if debug:
             raise
         print(f"error: {e.message}" + (f"\n  hint: {e.hint}" if e.hint else ""), file=sys.stderr)
-        sys.exit(2)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:]))

@@ -11,7 +11,8 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
 from .annealing import Schedule
-from .callbacks import EvaluationCallback
+from .callbacks import EvaluationCallback, PreemptionCheckpoint
+from .checkpoint_io import atomic_checkpoint_io
 from .domains import DOMAINS
 from .errors import ConfigError
 from .module import RTBLightningModule
@@ -26,7 +27,10 @@ def resolve_run_dir(cfg) -> Path:
     """One run directory for all ranks: the launcher's children inherit it through the environment."""
     run_dir = cfg.run_dir or os.environ.get("RTB_RUN_DIR")
     if not run_dir:
-        run_dir = f"runs/{cfg.domain.name}-{cfg.method.name if cfg.stage == 'posterior' else cfg.stage}-{time.strftime('%Y%m%d-%H%M%S')}"
+        # A requeued SLURM job keeps its job id: it finds its own run directory (and checkpoints) again.
+        job = os.environ.get("SLURM_JOB_ID")
+        suffix = f"slurm{job}" if job else time.strftime('%Y%m%d-%H%M%S')
+        run_dir = f"runs/{cfg.domain.name}-{cfg.method.name if cfg.stage == 'posterior' else cfg.stage}-{suffix}"
     os.environ["RTB_RUN_DIR"] = str(run_dir)
     return Path(run_dir)
 
@@ -61,7 +65,13 @@ def build_network(net_cfg, domain, zero_init=False):
 def build_trainer(cfg, run_dir, callbacks=(), subdir="", **overrides):
     kw = {**OmegaConf.to_container(cfg.trainer), **overrides}
     logger = TensorBoardLogger(str(run_dir), name=f"{subdir}tensorboard", version="", default_hp_metric=False)
-    return L.Trainer(logger=logger, callbacks=list(callbacks), default_root_dir=str(run_dir), **kw)
+    plugins = [atomic_checkpoint_io()]
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+    if SLURMEnvironment.detect():
+        # SIGUSR1 (sbatch --signal=SIGUSR1@90) -> Lightning saves hpc_ckpt_N.ckpt and requeues the job.
+        import signal
+        plugins.append(SLURMEnvironment(auto_requeue=cfg.slurm.auto_requeue, requeue_signal=signal.SIGUSR1))
+    return L.Trainer(logger=logger, callbacks=list(callbacks), default_root_dir=str(run_dir), plugins=plugins, **kw)
 
 
 def train_prior(cfg, run_dir, devices=None):
@@ -109,7 +119,7 @@ def build_posterior(cfg, prior, domain, process):
                     process.unit_shift if cfg.posterior.std_units else None)
 
 
-def build_module(cfg, domain, process, prior, posterior):
+def build_module(cfg, domain, process, prior, posterior, failure_dir=None):
     e, b, m, s, pc = cfg.exploration, cfg.beta, cfg.method, cfg.sampling, cfg.posterior
     return RTBLightningModule(
         process, prior, posterior, domain.log_reward, method=m.name,
@@ -122,7 +132,9 @@ def build_module(cfg, domain, process, prior, posterior):
         buffer=ReplayBuffer(cfg.buffer.capacity, cfg.buffer.prioritization, cfg.buffer.rank_k, cfg.buffer.eviction),
         log_r_min=cfg.reward.log_r_min, nonfinite=cfg.reward.nonfinite, grad_clip=pc.grad_clip,
         log_z_init_samples=pc.log_z_init_samples, seed=cfg.seed, reward_name=f"{cfg.domain.name}.log_reward",
-        lr_decay=None if pc.lr_schedule == "constant" else Schedule(1.0, pc.lr_final_factor, 0, cfg.trainer.max_steps, "cosine"))
+        lr_decay=None if pc.lr_schedule == "constant" else Schedule(1.0, pc.lr_final_factor, 0, cfg.trainer.max_steps, "cosine"),
+        max_consecutive_nonfinite=cfg.faults.max_consecutive_nonfinite, reward_retries=cfg.reward.retries,
+        failure_dir=failure_dir, share_buffer=cfg.buffer.share_across_ranks)
 
 
 def check_method(cfg):
@@ -145,11 +157,12 @@ def build_posterior_run(cfg, run_dir, start_time=None):
     process = build_process(cfg, domain)
     prior = build_prior(cfg, domain, process, run_dir)
     posterior = build_posterior(cfg, prior, domain, process)
-    module = build_module(cfg, domain, process, prior, posterior)
+    module = build_module(cfg, domain, process, prior, posterior, failure_dir=str(run_dir))
     callbacks = [
         EvaluationCallback(domain, run_dir, cfg.eval.every_n_steps, cfg.eval.num_samples, start_time),
         ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), every_n_train_steps=cfg.checkpoint.every_n_steps,
                         save_last=True, save_top_k=1),
+        PreemptionCheckpoint(run_dir / "checkpoints"),
     ]
     trainer = build_trainer(cfg, run_dir, callbacks)
     return trainer, module, domain

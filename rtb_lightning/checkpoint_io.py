@@ -29,3 +29,14 @@ def atomic_write_text(text: str, path):
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def atomic_checkpoint_io():
+    """A Lightning CheckpointIO whose saves are atomic: a kill while writing leaves the previous file."""
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        def save_checkpoint(self, checkpoint, path, storage_options=None):
+            atomic_torch_save(checkpoint, path)
+
+    return AtomicCheckpointIO()

@@ -12,12 +12,16 @@ import lightning as L
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from . import rng_state
 from .annealing import Schedule
+from .distributed import gather_objects
+from .errors import UserError
 from .gradient import all_reduce_gradients, chunked_backward
 from .log_z import LogZ
+from .nonfinite_steps import NonFiniteSteps
 from .objectives import LEARNS_LOG_Z, OBJECTIVES, vargrad_log_z
 from .replay_buffer import ReplayBuffer
-from .reward_guard import guard_log_r
+from .reward_guard import call_reward, guard_log_r
 from .scorer import TrajectoryScorer
 
 
@@ -26,7 +30,8 @@ class RTBLightningModule(L.LightningModule):
                  batch_size=500, lr=1e-3, log_z_lr=0.1, fractions=(1.0, 0.0, 0.0),
                  exploration=Schedule(0.0, 0.0), beta=Schedule(1.0, 1.0), loss_clip=0.0, kl_weight=1.0,
                  chunk_size=0, buffer: ReplayBuffer = None, log_r_min=-1e4, nonfinite="error",
-                 grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward", lr_decay=None):
+                 grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward", lr_decay=None,
+                 max_consecutive_nonfinite=20, reward_retries=0, failure_dir=None, share_buffer=False):
         super().__init__()
         self.automatic_optimization = False
         self.process, self.prior, self.posterior, self.log_z = process, prior, posterior, LogZ()
@@ -39,17 +44,26 @@ class RTBLightningModule(L.LightningModule):
         self.exploration, self.beta = exploration, beta
         self.loss_clip, self.kl_weight, self.chunk_size, self.grad_clip = loss_clip, kl_weight, chunk_size, grad_clip
         self.buffer = buffer if buffer is not None else ReplayBuffer(10_000)
-        self.log_r_min, self.nonfinite, self.reward_name = log_r_min, nonfinite, reward_name
+        self.log_r_min, self.nonfinite_policy, self.reward_name = log_r_min, nonfinite, reward_name
         self.log_z_init_samples, self.seed = log_z_init_samples, seed
         self.lr_decay = lr_decay                  # callable step -> lr factor, or None (constant)
         self.register_buffer("log_z_ready", torch.tensor(False))
         self.scorer = TrajectoryScorer(process, prior, posterior, reference, chunk_size)
-        self.skipped_steps = 0
+        self.nonfinite_steps = NonFiniteSteps(max_consecutive_nonfinite)
+        self.reward_retries, self.failure_dir, self.share_buffer = reward_retries, failure_dir, share_buffer
+        self._pending_rng = None
+
+    @property
+    def skipped_steps(self):
+        return self.nonfinite_steps.total
 
     # ---- scoring ----
     def reward_log_r(self, x, cond=None, step=None):
-        return guard_log_r(self.reward(x, cond), len(x), self.reward_name, self.global_step if step is None else step,
-                           self.log_r_min, self.nonfinite)
+        step = self.global_step if step is None else step
+        path = None if self.failure_dir is None else f"{self.failure_dir}/reward_failure_step{step}_rank{self.global_rank}.pt"
+        log_r = call_reward(self.reward, x, cond, name=self.reward_name, step=step, retries=self.reward_retries,
+                            failure_path=path)
+        return guard_log_r(log_r, len(x), self.reward_name, step, self.log_r_min, self.nonfinite_policy)
 
     @torch.no_grad()
     def log_ref(self, states, cond=None):
@@ -162,23 +176,42 @@ class RTBLightningModule(L.LightningModule):
         loss = chunked_backward(objective, out["log_pf"], recompute, self.process.num_steps, self.chunk_size)
         return loss, {**out, "log_z": log_z.detach(), "eps": eps, "beta": beta}
 
+    def _conditions(self, batch):
+        # Drawn here, not in the data loader: the loader prefetches, so its RNG use would not line up
+        # with the checkpointed RNG state and a resumed run would diverge.
+        dm = self.trainer.datamodule if self._trainer is not None else None
+        if dm is not None and hasattr(dm, "sample_conditions"):
+            return dm.sample_conditions(self.batch_size)
+        return batch if batch is not None and batch.numel() else None
+
+    def on_train_batch_start(self, batch, batch_idx):
+        if self._pending_rng is not None:        # resumed: continue the interrupted run's random stream
+            rng_state.restore(self._pending_rng)
+            self._pending_rng = None
+
     def training_step(self, batch, batch_idx):
         opt = self.optimizers()
         opt.zero_grad()
-        loss, out = self.accumulate_gradients(batch if batch.numel() else None, self.global_step)
+        loss, out = self.accumulate_gradients(self._conditions(batch), self.global_step)
         params = [p for g in opt.optimizer.param_groups for p in g["params"]]
         all_reduce_gradients(params)
-        finite = torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in params if p.grad is not None)
+        loss_finite = bool(torch.isfinite(loss))
+        finite = loss_finite and all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None)
         if finite:
             if self.grad_clip:
                 torch.nn.utils.clip_grad_norm_(self.posterior.parameters(), self.grad_clip)
             opt.step()
             if self.lr_decay is not None:
                 self.lr_schedulers().step()
-        else:
-            self.skipped_steps += 1
+        self.nonfinite_steps.record(finite, self.global_step, loss_finite)
         new, log_r = out["new"], out["log_r"]
-        self.buffer.add(out["states"][:, -1][new], log_r[new], None if out["cond"] is None else out["cond"][new])
+        x, c = out["states"][:, -1][new], None if out["cond"] is None else out["cond"][new]
+        log_r_new = log_r[new]
+        if self.share_buffer and self.trainer.world_size > 1:   # every rank's buffer gets every rank's samples
+            parts = gather_objects((x.cpu(), log_r_new.cpu(), None if c is None else c.cpu()))
+            x, log_r_new = (torch.cat([p[i] for p in parts]).to(self.device) for i in (0, 1))
+            c = None if c is None else torch.cat([p[2] for p in parts]).to(self.device)
+        self.buffer.add(x, log_r_new, c)
         self._log_step(loss, out)
         return loss
 
@@ -188,21 +221,43 @@ class RTBLightningModule(L.LightningModule):
         lz = out["log_z"] if self.method in LEARNS_LOG_Z else vargrad_log_z(log_pf, log_ref, log_r, beta)
         delta = lz + log_pf - log_ref - beta * log_r
         fresh = new if new.any() else torch.ones_like(new)
-        self.log_dict({"train/loss": loss, "train/log_z": lz.mean(), "train/abs_delta": delta.abs().mean(),
-                       "train/mean_log_r": log_r[fresh].mean(), "train/kl_post_prior": (log_pf - log_ref)[fresh].mean(),
-                       "train/exploration_std": out["eps"], "train/beta": beta,
-                       "train/reward_neg_inf": float(self._reward_counts[0]),
-                       "train/reward_nonfinite_dropped": float(self._reward_counts[1]),
-                       "train/skipped_steps": float(self.skipped_steps)})
-        self.log("log_z", lz.mean(), prog_bar=True)
-        self.log("loss", loss, prog_bar=True)
+        vals = {"train/loss": loss, "train/log_z": lz.mean(), "train/abs_delta": delta.abs().mean(),
+                "train/mean_log_r": log_r[fresh].mean(), "train/kl_post_prior": (log_pf - log_ref)[fresh].mean(),
+                "train/exploration_std": out["eps"], "train/beta": beta,
+                "train/reward_neg_inf": self._reward_counts[0], "train/reward_nonfinite_dropped": self._reward_counts[1],
+                "train/skipped_steps": self.skipped_steps}
+        v = torch.stack([torch.as_tensor(x, dtype=torch.float32, device=self.device) for x in vals.values()])
+        if self._trainer is not None and self.trainer.world_size > 1:
+            v = self.trainer.strategy.reduce(v, reduce_op="mean")     # one collective: means over ranks
+        self.log_dict(dict(zip(vals, v)))
+        self.log("log_z", v[1], prog_bar=True)
+        self.log("loss", v[0], prog_bar=True)
 
     # ---- checkpoints: the frozen prior is rebuilt from its own source, never re-saved ----
     def on_save_checkpoint(self, checkpoint):
+        bad = [k for k, v in checkpoint["state_dict"].items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:   # steps with non-finite gradients are never applied, so this is a bug: refuse to write it
+            raise UserError(f"refusing to save a checkpoint with non-finite parameters: {', '.join(bad[:5])}",
+                            "the previous checkpoint is intact; resume from it with ckpt_path=last")
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("prior.")}
-        checkpoint["replay_buffer"] = self.buffer.state_dict()
+        # Per-rank state (collective: every rank runs this hook when a checkpoint is saved).
+        per_rank = gather_objects({"buffer": self.buffer.state_dict(), "rng": rng_state.capture()})
+        checkpoint["replay_buffer"] = [r["buffer"] for r in per_rank]
+        checkpoint["rng_states"] = [r["rng"] for r in per_rank]
+        checkpoint["nonfinite_steps"] = self.nonfinite_steps.state_dict()
 
     def on_load_checkpoint(self, checkpoint):
         checkpoint["state_dict"].update({f"prior.{k}": v for k, v in self.prior.state_dict().items()})
-        if "replay_buffer" in checkpoint:
-            self.buffer.load_state_dict(checkpoint["replay_buffer"])
+        rank = self.global_rank if self._trainer is not None else 0
+        buffers = checkpoint.get("replay_buffer")
+        if isinstance(buffers, dict):            # single-process checkpoints of earlier versions
+            buffers = [buffers]
+        if buffers:
+            self.buffer.load_state_dict(buffers[rank % len(buffers)])
+        rngs = checkpoint.get("rng_states") or []
+        # Restored at the next training batch: Lightning draws random numbers while it sets up the loop.
+        # A different world size cannot replay the old streams; ranks then keep their fresh seeds.
+        self._pending_rng = rngs[rank] if rank < len(rngs) and self._trainer is not None and \
+            len(rngs) == self.trainer.world_size else None
+        if "nonfinite_steps" in checkpoint:
+            self.nonfinite_steps.load_state_dict(checkpoint["nonfinite_steps"])

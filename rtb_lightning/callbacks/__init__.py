@@ -1,3 +1,4 @@
 from .evaluation import EvaluationCallback
+from .preemption import PreemptionCheckpoint
 
-__all__ = ["EvaluationCallback"]
+__all__ = ["EvaluationCallback", "PreemptionCheckpoint"]

@@ -60,6 +60,14 @@ class EvaluationCallback(L.Callback):
             plt.close(fig)
         return metrics
 
+    # Saved in checkpoints, so a resumed run's metrics.json keeps the history and the wall clock.
+    def state_dict(self):
+        return {"history": self.history, "elapsed_s": time.time() - self.start_time}
+
+    def load_state_dict(self, state):
+        self.history = state["history"]
+        self.start_time = time.time() - state["elapsed_s"]
+
     def on_fit_start(self, trainer, module):
         if trainer.is_global_zero:
             with torch.no_grad():
