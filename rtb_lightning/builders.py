@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from .annealing import Schedule
 from .callbacks import EvaluationCallback, PreemptionCheckpoint
 from .checkpoint_io import atomic_checkpoint_io
+from .distributed import launched_by_torchrun, launcher_rank_and_world, single_process_env
 from .domains import DOMAINS
 from .errors import ConfigError
 from .module import RTBLightningModule
@@ -28,8 +29,9 @@ def resolve_run_dir(cfg) -> Path:
     run_dir = cfg.run_dir or os.environ.get("RTB_RUN_DIR")
     if not run_dir:
         # A requeued SLURM job keeps its job id: it finds its own run directory (and checkpoints) again.
-        job = os.environ.get("SLURM_JOB_ID")
-        suffix = f"slurm{job}" if job else time.strftime('%Y%m%d-%H%M%S')
+        # torchrun's ranks share its run id (their clocks may straddle a second).
+        job, elastic = os.environ.get("SLURM_JOB_ID"), os.environ.get("TORCHELASTIC_RUN_ID")
+        suffix = f"slurm{job}" if job else f"torchrun-{elastic}" if elastic else time.strftime('%Y%m%d-%H%M%S')
         run_dir = f"runs/{cfg.domain.name}-{cfg.method.name if cfg.stage == 'posterior' else cfg.stage}-{suffix}"
     os.environ["RTB_RUN_DIR"] = str(run_dir)
     return Path(run_dir)
@@ -64,6 +66,11 @@ def build_network(net_cfg, domain, zero_init=False):
 
 def build_trainer(cfg, run_dir, callbacks=(), subdir="", **overrides):
     kw = {**OmegaConf.to_container(cfg.trainer), **overrides}
+    if launched_by_torchrun() and "devices" not in overrides:
+        # torchrun decides the process layout; the Trainer must agree with it.
+        local, world = int(os.environ["LOCAL_WORLD_SIZE"]), int(os.environ["WORLD_SIZE"])
+        kw.update(devices=local, num_nodes=world // local,
+                  strategy="ddp" if kw["strategy"] == "auto" and world > 1 else kw["strategy"])
     logger = TensorBoardLogger(str(run_dir), name=f"{subdir}tensorboard", version="", default_hp_metric=False)
     plugins = [atomic_checkpoint_io()]
     from lightning.pytorch.plugins.environments import SLURMEnvironment
@@ -100,11 +107,28 @@ def build_prior(cfg, domain, process, run_dir):
     path = prior_path(cfg)
     if path.is_file():
         return load_prior(build_network(cfg.prior.network, domain), path)
+    rank, world = launcher_rank_and_world()
+    if rank > 0:                     # torchrun / srun: rank 0 trains it, the others wait for the file
+        return load_prior(build_network(cfg.prior.network, domain), wait_for_file(path, cfg.prior.wait_s))
     print(f"[rtb] no cached prior at {path}: training it first ({cfg.prior.steps} steps)")
-    # Trained in this process on one device, before any DDP launch, so that spawned ranks find it cached.
+    # One plain process on one device: before a Lightning DDP launch (spawned ranks then find it
+    # cached), or, under torchrun/srun, with the launcher's variables hidden from Lightning.
     torch.manual_seed(cfg.seed)
-    net = train_prior(cfg, run_dir, devices=1)
+    with single_process_env():
+        net = train_prior(cfg, run_dir, devices=1)
     return net.cpu()
+
+
+def wait_for_file(path, timeout_s):
+    print(f"[rtb] waiting up to {timeout_s:.0f} s for rank 0 to train and cache the prior at {path}")
+    deadline = time.time() + timeout_s
+    while not path.is_file():
+        if time.time() > deadline:
+            raise ConfigError(f"no prior appeared at {path} within {timeout_s:.0f} s",
+                              "train it first (python train.py stage=prior ...), with cache_dir on a file system "
+                              "all nodes see; or raise prior.wait_s")
+        time.sleep(2.0)
+    return path
 
 
 def build_posterior(cfg, prior, domain, process):

@@ -206,7 +206,7 @@ class RTBLightningModule(L.LightningModule):
         self.nonfinite_steps.record(finite, self.global_step, loss_finite)
         new, log_r = out["new"], out["log_r"]
         x, c = out["states"][:, -1][new], None if out["cond"] is None else out["cond"][new]
-        log_r_new = log_r[new]
+        log_r_new, self.last_fresh = log_r[new], x[:4]      # a few of this rank's own samples (DDP report)
         if self.share_buffer and self.trainer.world_size > 1:   # every rank's buffer gets every rank's samples
             parts = gather_objects((x.cpu(), log_r_new.cpu(), None if c is None else c.cpu()))
             x, log_r_new = (torch.cat([p[i] for p in parts]).to(self.device) for i in (0, 1))

@@ -11,7 +11,7 @@ from .errors import UserError
 
 
 def prior_key(cfg) -> str:
-    parts = {"domain": OmegaConf.to_container(cfg.domain), "prior": OmegaConf.to_container(cfg.prior),
+    parts = {"domain": OmegaConf.to_container(cfg.domain), "prior": {k: v for k, v in OmegaConf.to_container(cfg.prior).items() if k != "wait_s"},
              "process": {k: cfg.process[k] for k in ("kind", "num_train_steps", "schedule")}, "seed": cfg.seed}
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 

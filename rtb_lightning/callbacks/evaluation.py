@@ -85,7 +85,7 @@ class EvaluationCallback(L.Callback):
         """A collective check that all ranks share log Z but drew different samples (all ranks call it)."""
         if trainer.world_size == 1:
             return {}
-        probe = module.buffer.x[-4:].flatten() if len(module.buffer) else torch.zeros(0, device=module.device)
+        probe = getattr(module, "last_fresh", torch.zeros(0, device=module.device)).flatten()
         rows = module.all_gather(torch.cat([module.log_z().reshape(1), probe.to(module.device)]))
         distinct = all(not torch.equal(rows[i, 1:], rows[j, 1:])
                        for i in range(len(rows)) for j in range(i + 1, len(rows)))
