@@ -404,7 +404,7 @@ def matmul_worker(spec):
 
 def run_in_subprocess(spec, extra_env=None):
     n = str(spec["threads"])
-    env = dict(os.environ, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, PYTHONPATH=str(ROOT), **(extra_env or {}))
+    env = dict(os.environ, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), **(extra_env or {}))
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
                           capture_output=True, text=True, env=env, cwd=str(ROOT))
     if proc.returncode != 0:

@@ -185,6 +185,9 @@ class RTBLightningModule(L.LightningModule):
         return batch if batch is not None and batch.numel() else None
 
     def on_train_batch_start(self, batch, batch_idx):
+        self.restore_pending_rng()
+
+    def restore_pending_rng(self):
         if self._pending_rng is not None:        # resumed: continue the interrupted run's random stream
             rng_state.restore(self._pending_rng)
             self._pending_rng = None

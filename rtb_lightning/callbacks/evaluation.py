@@ -94,8 +94,18 @@ class EvaluationCallback(L.Callback):
 
     def on_train_end(self, trainer, module):
         ddp = self._ddp_report(trainer, module)
-        if not trainer.is_global_zero:
-            return
+        if trainer.is_global_zero:
+            self._finish(trainer, module, ddp)
+
+    def on_fit_end(self, trainer, module):
+        # Resumed from a checkpoint already at max_steps (killed during the final evaluation): Lightning
+        # skips the training loop and on_train_end, so the final evaluation runs here.
+        if self.final is None and trainer.is_global_zero and trainer.max_steps > 0 and \
+                trainer.global_step >= trainer.max_steps:
+            module.restore_pending_rng()
+            self._finish(trainer, module, {})
+
+    def _finish(self, trainer, module, ddp):
         metrics = self._log(trainer, module, final=True)
         self.final = {**metrics, "step": trainer.global_step, "wall_s": round(time.time() - self.start_time, 2),
                       "skipped_steps": module.skipped_steps, **ddp,

@@ -21,15 +21,19 @@ class GaussianMixture(nn.Module):
     def log_prob(self, x, var=None, mean_scale=1.0):
         """log sum_k w_k N(x; mean_scale * m_k, var I)."""
         var = self.var if var is None else var
-        d2 = torch.cdist(x, mean_scale * self.means).pow(2)
+        means, log_w = self.means.to(x.device, x.dtype), self.log_w.to(x.device, x.dtype)   # the mixture may stay on CPU
+        d2 = torch.cdist(x, mean_scale * means).pow(2)
         var = torch.as_tensor(var, dtype=x.dtype, device=x.device).reshape(-1, 1) if torch.is_tensor(var) else var
         log_norm = -0.5 * self.dim * torch.log(2 * math.pi * torch.as_tensor(var, dtype=x.dtype, device=x.device))
-        return torch.logsumexp(self.log_w - 0.5 * d2 / var + log_norm, dim=1)
+        return torch.logsumexp(log_w - 0.5 * d2 / var + log_norm, dim=1)
 
     def sample(self, n, generator=None):
-        k = torch.multinomial(self.log_w.exp(), n, replacement=True, generator=generator)
-        noise = torch.randn(n, self.dim, generator=generator, device=self.means.device)
-        return self.means[k] + math.sqrt(self.var) * noise
+        """Samples on the generator's device when one is given (a seeded CPU generator for reference
+        sets, whatever device the mixture lives on), else on the mixture's device."""
+        dev = self.means.device if generator is None else generator.device
+        k = torch.multinomial(self.log_w.exp().to(dev), n, replacement=True, generator=generator)
+        noise = torch.randn(n, self.dim, generator=generator, device=dev)
+        return self.means.to(dev)[k] + math.sqrt(self.var) * noise
 
     def scaled(self, s: float):
         """The same mixture for y = x / s."""

@@ -36,8 +36,7 @@ class Toy2D(Domain):
 
     def log_reward(self, x, cond=None):
         y = self.to_data(x)
-        g9, g25 = self.target_gmm.to(x.device), self.prior_gmm.to(x.device)
-        return g9.log_prob(y) - g25.log_prob(y)
+        return self.target_gmm.log_prob(y) - self.prior_gmm.log_prob(y)
 
     def prior_data(self, n):
         return self.prior_gmm.sample(n) / self.scale
