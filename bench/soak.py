@@ -122,8 +122,11 @@ def main(argv=None):
     faulty_args = common + [f"run_dir={out / 'faulty'}"]
     faulty, kills, starts, started = _spawn(faulty_args, True, faulty_log), 0, 1, time.time()
     next_kill = time.time() + rng.uniform(2 / 3, 4 / 3) * args.kill_every
+    clean_wall = None
     while True:
         time.sleep(0.5)
+        if clean_wall is None and clean.poll() is not None:
+            clean_wall = time.time() - t0
         code = faulty.poll()
         if code is not None:
             if (out / "faulty" / "metrics.json").exists():
@@ -141,7 +144,7 @@ def main(argv=None):
             next_kill = time.time() + rng.uniform(2 / 3, 4 / 3) * args.kill_every
     faulty_wall = time.time() - t0
     clean.wait()
-    clean_wall = time.time() - t0
+    clean_wall = clean_wall or time.time() - t0
     if clean.returncode:
         sys.exit(f"clean run failed; see {out / 'clean.log'}")
 
