@@ -90,11 +90,11 @@ def test_text_domain_on_a_user_csv(tmp_path):
     p = tmp_path / "stories.csv"
     _write_csv(p, _user_stories(30))
     d = TextDomain(data={"path": str(p), "column": "story"}, num_eval=5)
-    assert d.lengths == (4, 8, 4)                     # "kim woke up early ." is 5 -> max over the corpus
+    assert d.lengths == (5, 9, 4)          # "kim woke up early ." / "it was day 1 . kim ate bread ." / "then kim slept ."
     assert len(d.eval_idx) == 5 and len(d.train_idx) == 25
-    assert d.event_shape == (8,) and d.cond.shape == (30, 8)
+    assert d.event_shape == (9,) and d.cond.shape == (30, 9)
     x, c = d.prior_data(7)
-    assert x.shape == (7, 8) and c.shape == (7, 8) and x.dtype == torch.long
+    assert x.shape == (7, 9) and c.shape == (7, 9) and x.dtype == torch.long
     assert "ate bread" in d.decode(d.middle[0])
     d2 = TextDomain(data={"path": str(p), "column": "story"}, num_eval=5, samples_per_context=3)
     c = d2.sample_conditions(7)

@@ -32,7 +32,7 @@ class TextDomain(Domain):
         data = data or {}
         self.samples_per_context = samples_per_context
         self.heads = heads
-        self.reward_model_cfg = {**dict(hidden=64, layers=2, heads=4, steps=800, batch_size=128, lr=2e-3),
+        self.reward_model_cfg = {**dict(hidden=64, layers=2, heads=4, steps=500, batch_size=128, lr=2e-3),
                                  **(reward_model or {})}
         self.eval_cfg = {**dict(num_stories=num_eval, samples_per_context=4, best_of=8, examples=8), **(eval or {})}
         source = data.get("path")

@@ -43,7 +43,7 @@ def build_reward_net(domain):
 
 
 def reward_model_path(cfg) -> Path:
-    parts = {"domain": {k: v for k, v in OmegaConf.to_container(cfg.domain).items() if k not in ("eval",)},
+    parts = {"domain": {k: v for k, v in OmegaConf.to_container(cfg.domain).items() if k not in ("eval", "samples_per_context")},
              "data": OmegaConf.to_container(cfg.data), "seed": cfg.seed}
     return Path(cfg.cache_dir) / f"{cfg.domain.name}-reward-{hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]}.pt"
 
