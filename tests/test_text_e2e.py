@@ -9,9 +9,10 @@ from .helpers import run_train
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["domain=text", "domain.num_stories=1200", "domain.num_eval=40", "domain.eval.num_stories=40",
-         "domain.eval.best_of=4", "domain.reward_model.steps=250", "domain.reward_model.hidden=32",
-         "prior.steps=250", "prior.network.hidden=32", "posterior.network.hidden=32",
+# Default network sizes with shorter training: the posterior must learn to read the end (attention
+# from scratch), which takes ~100 steps; smaller networks or priors learned too slowly to test reliably.
+SMALL = ["domain=text", "domain.num_stories=2000", "domain.num_eval=40", "domain.eval.num_stories=40",
+         "domain.eval.best_of=4", "domain.reward_model.steps=400", "prior.steps=500",
          "posterior.log_z_init_samples=64", "trainer.enable_progress_bar=false"]
 
 
@@ -21,14 +22,14 @@ def _check(proc):
 
 def test_short_text_run_raises_the_reward_over_the_prior(tmp_path):
     run = tmp_path / "run"
-    proc = run_train([*SMALL, "trainer.max_steps=60", "eval.every_n_steps=30", "posterior.lr=0.003",
+    proc = run_train([*SMALL, "trainer.max_steps=150", "eval.every_n_steps=75",
                       f"run_dir={run}", f"cache_dir={tmp_path / 'cache'}"])
     _check(proc)
     m = json.loads((run / "metrics.json").read_text())
     for k in ("bleu4", "gleu4", "mean_log_r", "log_z", "distinct_2", "prior_bleu4", "prior_mean_log_r",
               "best_of_4_bleu4", "best_of_4_mean_log_r"):
         assert isinstance(m[k], float), k
-    assert m["step"] == 60 and len(m["history"]) == 2
+    assert m["step"] == 150 and len(m["history"]) == 2
     assert m["mean_log_r"] > m["prior_mean_log_r"] + 0.5, (m["mean_log_r"], m["prior_mean_log_r"])
     assert "posterior:" in (run / "examples.txt").read_text()
     assert "text infilling on 40 held-out stories" in proc.stdout
