@@ -123,6 +123,18 @@ def test_reward_is_the_end_log_likelihood_under_the_causal_lm():
     assert r.shape == (4,) and (r < 0).all()
 
 
+def test_conditions_from_new_text_reject_unknown_words():
+    d = TextDomain(num_stories=200, num_eval=10)
+    c = d.condition("Anna went to the park.", "Tom loved the red kite.")
+    lb = d.lengths[0]
+    assert c.shape == (1, d.cond.shape[1])
+    assert d.decode(c[0, :lb]) == "anna went to the park ." and d.decode(c[0, lb:]) == "tom loved the red kite ."
+    with pytest.raises(UserError, match="unknown words.*spaceship"):
+        d.condition("Anna went to the spaceship.", "Tom loved the red kite.")
+    with pytest.raises(UserError, match="more than the"):
+        d.condition("one day anna walked to the park to the park .", "Tom loved the red kite.")
+
+
 def test_conditional_log_z():
     net = TextDomain(num_stories=60, num_eval=10).log_z_network()
     lz = ConditionalLogZ(net)

@@ -37,6 +37,15 @@ def test_short_text_run_raises_the_reward_over_the_prior(tmp_path):
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["TextDomain"]["tokenizer"]["vocab"][:2] == ["<pad>", "<unk>"]
     assert "log_z.offset" in ckpt["state_dict"] and not any(k.startswith("prior.") for k in ckpt["state_dict"])
+    # infilling new text with the trained run (config + checkpoint); unknown words are an error
+    from rtb_lightning.errors import UserError
+    from rtb_lightning.text.infill import Infiller
+
+    inf = Infiller(run)
+    out = inf("anna went to the park .", "tom loved the red kite .", n=3)
+    assert len(out) == 3 and all(isinstance(s, str) and s for s in out)
+    with pytest.raises(UserError, match="unknown words"):
+        inf("anna went to the moon .", "tom loved the red kite .")
     # both learned models were cached; a second run reuses them (no training messages)
     assert len(list((tmp_path / "cache").glob("text-prior-*.pt"))) == 1
     assert len(list((tmp_path / "cache").glob("text-reward-*.pt"))) == 1

@@ -19,8 +19,9 @@ from ..metrics.bleu import corpus_bleu, corpus_gleu, distinct_n
 
 class TextEvaluationCallback(L.Callback):
     def __init__(self, domain, run_dir, every_n_steps=100, start_time=None, samples_per_context=4, best_of=8,
-                 examples=8):
+                 examples=8, sft_steps=0, sft_lr=2e-3):
         self.domain, self.run_dir = domain, Path(run_dir)
+        self.sft_steps, self.sft_lr = sft_steps, sft_lr
         self.every_n_steps, self.k, self.best_of, self.num_examples = every_n_steps, samples_per_context, best_of, examples
         self.start_time = time.time() if start_time is None else start_time
         self.history, self.baselines, self.final = [], {}, None
@@ -62,8 +63,33 @@ class TextEvaluationCallback(L.Callback):
         x_best = x_all.view(-1, self.best_of, x_all.shape[-1])[torch.arange(len(best)), best]
         lr_best = lr_all.view(-1, self.best_of)[torch.arange(len(best)), best]
         self.prior_samples = x_pr
-        return {**{f"prior_{k}": v for k, v in self.text_metrics(x_pr, lr_pr, truth).items()},
-                **{f"best_of_{self.best_of}_{k}": v for k, v in self.text_metrics(x_best, lr_best, truth).items()}}
+        out = {**{f"prior_{k}": v for k, v in self.text_metrics(x_pr, lr_pr, truth).items()},
+               **{f"best_of_{self.best_of}_{k}": v for k, v in self.text_metrics(x_best, lr_best, truth).items()}}
+        if self.sft_steps:
+            sft = self.supervised_model(module)
+            x_sft, lr_sft = self._batched(module, rep, lambda c: (lambda x: (x, self._reward(module, x, c)))(
+                module.process.sample(sft, len(c), c)[0][:, -1]))
+            out.update({f"sft_{k}": v for k, v in self.text_metrics(x_sft, lr_sft, truth).items()})
+        return out
+
+    def supervised_model(self, module):
+        """Upper-bound baseline: a denoiser of the prior's size that reads beginning *and* end, trained
+        by the chain's bound on the true middles of the training stories (supervised fine-tuning's target)."""
+        from types import SimpleNamespace
+
+        net_cfg = SimpleNamespace(hidden=module.prior.out.in_features, layers=len(module.prior.body.layers))
+        net = self.domain.build_network(net_cfg, role="posterior").to(module.device)
+        opt = torch.optim.Adam(net.parameters(), lr=self.sft_lr)
+        with torch.enable_grad():
+            for step in range(self.sft_steps):
+                for g in opt.param_groups:          # cosine decay, as for the prior
+                    g["lr"] = self.sft_lr * 0.5 * (1 + torch.cos(torch.tensor(step / self.sft_steps * 3.14159)).item())
+                x, c = self.domain.prior_data(self.domain.reward_model_cfg["batch_size"])
+                loss = module.process.diffusion_loss(net, x.to(module.device), c.to(module.device))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        return net.eval()
 
     @torch.no_grad()
     def evaluate(self, trainer, module):
@@ -120,6 +146,8 @@ class TextEvaluationCallback(L.Callback):
     def table(self):
         keys = ("bleu4", "gleu4", "mean_log_r", "exact_match", "distinct_1", "distinct_2")
         cols = [("posterior", ""), ("prior", "prior_"), (f"best-of-{self.best_of}", f"best_of_{self.best_of}_")]
+        if self.sft_steps:
+            cols.append(("supervised", "sft_"))
         lines = [f"\ntext infilling on {len(self.domain.eval_data()[0])} held-out stories ({self.k} samples each)",
                  f"  {'metric':<14}" + "".join(f"{c:>14}" for c, _ in cols)]
         for key in keys:

@@ -34,7 +34,8 @@ class TextDomain(Domain):
         self.heads = heads
         self.reward_model_cfg = {**dict(hidden=64, layers=2, heads=4, steps=500, batch_size=128, lr=2e-3),
                                  **(reward_model or {})}
-        self.eval_cfg = {**dict(num_stories=num_eval, samples_per_context=4, best_of=8, examples=8), **(eval or {})}
+        self.eval_cfg = {**dict(num_stories=num_eval, samples_per_context=4, best_of=8, examples=8, sft_steps=0),
+                         **(eval or {})}
         source = data.get("path")
         stories = load_corpus(source, data.get("column")) if source else generate_stories(num_stories, corpus_seed)
         where = source or "the embedded corpus"
@@ -71,6 +72,12 @@ class TextDomain(Domain):
 
     def words(self, ids):
         return self.decode(ids).split()
+
+    def condition(self, beginning: str, end: str):
+        """The condition tensor (1, Lb + Le) for a new beginning and end. Words outside the corpus's
+        vocabulary, or text longer than the trained segment lengths, are errors (no silent <unk>)."""
+        lb, _, le = self.lengths
+        return torch.tensor([self.tokenizer.encode(beginning, lb) + self.tokenizer.encode(end, le)], dtype=torch.long)
 
     # ---- data ----
     def _pick(self, n, pool=None):
@@ -146,7 +153,7 @@ class TextDomain(Domain):
         from ..callbacks.text_evaluation import TextEvaluationCallback
 
         return TextEvaluationCallback(self, run_dir, every_n_steps, start_time=start_time, **{
-            k: v for k, v in self.eval_cfg.items() if k in ("samples_per_context", "best_of", "examples")})
+            k: v for k, v in self.eval_cfg.items() if k in ("samples_per_context", "best_of", "examples", "sft_steps")})
 
     # ---- what checkpoints must agree on ----
     def state_dict(self):
