@@ -14,11 +14,11 @@ from .annealing import Schedule
 from .callbacks import EvaluationCallback
 from .domains import DOMAINS
 from .errors import ConfigError
+from .log_z import ConditionalLogZ
 from .module import RTBLightningModule
 from .networks import Residual, TimeMLP
 from .prior_cache import load_prior, prior_path, save_prior
 from .prior_module import DiffusionPriorModule
-from .log_z import ConditionalLogZ
 from .processes import MaskedProcess, PinnedBrownianProcess, VPProcess
 from .replay_buffer import ReplayBuffer
 

@@ -68,7 +68,7 @@ def test_user_csv_corpus_and_a_stale_tokenizer(tmp_path):
     data = tmp_path / "stories.csv"
     _write(data, stories)
     tiny = ["domain=text", f"data.path={data}", "data.column=story", "domain.num_eval=4", "domain.eval.num_stories=4",
-            "domain.eval.best_of=2", "domain.reward_model.steps=5", "domain.reward_model.hidden=16",
+            "domain.eval.best_of=2", "domain.eval.sft_steps=3", "domain.reward_model.steps=5", "domain.reward_model.hidden=16",
             "prior.steps=5", "prior.network.hidden=16", "posterior.network.hidden=16", "process.num_steps=2",
             "posterior.log_z_init_samples=8", "posterior.batch_size=8", "trainer.max_steps=2",
             "eval.every_n_steps=0", "trainer.enable_progress_bar=false", f"cache_dir={tmp_path / 'cache'}"]
@@ -79,6 +79,7 @@ def test_user_csv_corpus_and_a_stale_tokenizer(tmp_path):
     assert "no cached" not in proc.stdout
     m = json.loads((tmp_path / "post" / "metrics.json").read_text())
     assert m["num_eval_stories"] == 4 and 0.0 <= m["bleu4"] <= 1.0
+    assert 0.0 <= m["sft_bleu4"] <= 1.0 and "best_of_2_gleu4" in m        # the supervised baseline ran
     # the same file edited with other words: the cached models' tokenizer no longer matches
     _write(data, [s.replace("bread", "toast") for s in stories])
     bad = run_train([*tiny, f"run_dir={tmp_path / 'post2'}"])
