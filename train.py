@@ -12,7 +12,8 @@ def main(argv):
     start = time.time()
     import lightning as L
 
-    from rtb_lightning.builders import build_posterior_run, resolve_run_dir, set_cpu_threads, train_prior
+    from rtb_lightning.builders import (build_posterior_run, resolve_run_dir, set_cpu_threads, train_prior,
+                                        train_reward_model)
     from rtb_lightning.checkpoint_io import atomic_write_text
     from rtb_lightning.config import load_config
     from rtb_lightning.resume import check_compatible, resolve_checkpoint
@@ -31,6 +32,9 @@ def main(argv):
         atomic_write_text(text, path)
     if cfg.stage == "prior":
         train_prior(cfg, run_dir)
+        return
+    if cfg.stage == "reward_model":
+        train_reward_model(cfg, run_dir)
         return
     trainer, module, domain = build_posterior_run(cfg, run_dir, start)
     if ckpt is not None:

@@ -16,11 +16,12 @@ from .checkpoint_io import atomic_checkpoint_io
 from .distributed import launched_by_torchrun, launcher_rank_and_world, single_process_env
 from .domains import DOMAINS
 from .errors import ConfigError
+from .log_z import ConditionalLogZ
 from .module import RTBLightningModule
 from .networks import Residual, TimeMLP
 from .prior_cache import load_prior, prior_path, save_prior
 from .prior_module import DiffusionPriorModule
-from .processes import PinnedBrownianProcess, VPProcess
+from .processes import MaskedProcess, PinnedBrownianProcess, VPProcess
 from .replay_buffer import ReplayBuffer
 
 
@@ -49,17 +50,34 @@ def set_cpu_threads(cfg):
 def build_domain(cfg, stage):
     kw = {k: v for k, v in OmegaConf.to_container(cfg.domain).items() if k != "name"}
     batch = cfg.prior.batch_size if stage == "prior" else cfg.posterior.batch_size
-    return DOMAINS[cfg.domain.name](batch_size=batch, stage=stage, **kw)
+    cls = DOMAINS[cfg.domain.name]
+    if getattr(cls, "uses_data", False):          # domains that read a user's data file (data.path)
+        kw["data"] = OmegaConf.to_container(cfg.data)
+    elif cfg.data.path:
+        raise ConfigError(f"domain {cfg.domain.name} does not read data.path", "use domain=text, or drop data.path")
+    return cls(batch_size=batch, stage=stage, **kw)
 
 
 def build_process(cfg, domain):
     p = cfg.process
+    if p.kind == "masked":
+        if not hasattr(domain, "vocab_size"):
+            raise ConfigError(f"process.kind=masked needs a token domain; {cfg.domain.name} is continuous",
+                              "use domain=text, or process.kind=vp")
+        if not 1 <= p.num_steps <= domain.event_shape[0]:
+            raise ConfigError(f"process.num_steps={p.num_steps} must be between 1 and the middle's length "
+                              f"{domain.event_shape[0]} (each step unmasks at least one token)")
+        return MaskedProcess(domain.event_shape[0], domain.vocab_size, p.num_steps)
+    if hasattr(domain, "vocab_size"):
+        raise ConfigError(f"domain {cfg.domain.name} has token states and needs process.kind=masked")
     if p.kind == "vp":
         return VPProcess(domain.event_shape, p.num_steps, p.num_train_steps, p.schedule, p.variance, p.min_std)
     return PinnedBrownianProcess(domain.event_shape, p.num_steps, p.t_scale)
 
 
-def build_network(net_cfg, domain, zero_init=False):
+def build_network(net_cfg, domain, zero_init=False, role="prior"):
+    if hasattr(domain, "build_network"):          # domains with their own architecture (tokens)
+        return domain.build_network(net_cfg, zero_init=zero_init, role=role)
     return TimeMLP(domain.event_shape, net_cfg.hidden, net_cfg.layers, net_cfg.time_dim, zero_init=zero_init,
                    fourier_features=net_cfg.fourier_features, fourier_scale=net_cfg.fourier_scale)
 
@@ -83,8 +101,8 @@ def build_trainer(cfg, run_dir, callbacks=(), subdir="", **overrides):
 
 def train_prior(cfg, run_dir, devices=None):
     """The prior stage: DDPM training on the domain's data; the result is written to the cache."""
-    if cfg.process.kind != "vp":
-        raise ConfigError("the prior stage trains a DDPM network and needs process.kind=vp")
+    if cfg.process.kind not in ("vp", "masked"):
+        raise ConfigError("the prior stage trains a diffusion network and needs process.kind=vp (or masked for text)")
     domain = build_domain(cfg, "prior")
     process = build_process(cfg, domain)
     net = build_network(cfg.prior.network, domain)
@@ -94,8 +112,23 @@ def train_prior(cfg, run_dir, devices=None):
                             enable_checkpointing=False, **extra)
     trainer.fit(module, datamodule=domain)
     if trainer.is_global_zero:
-        save_prior(net, cfg, prior_path(cfg))
+        save_prior(net, cfg, prior_path(cfg), domain.state_dict())
     return net
+
+
+def train_reward_model(cfg, run_dir):
+    """stage=reward_model: a domain's learned reward (text: the autoregressive LM), trained and cached."""
+    domain = build_domain(cfg, "reward_model")
+    if not hasattr(domain, "prepare"):
+        raise ConfigError(f"domain {cfg.domain.name} has no learned reward model", "use domain=text")
+    from .text.reward_model import train_reward_model as train
+
+    return train(cfg, domain, run_dir, _reward_trainer_factory(cfg, run_dir))
+
+
+def _reward_trainer_factory(cfg, run_dir):
+    return lambda max_steps: build_trainer(cfg, run_dir, subdir="reward_model/", max_steps=max_steps,
+                                           enable_checkpointing=False, devices=1, num_nodes=1, strategy="auto")
 
 
 def build_prior(cfg, domain, process, run_dir):
@@ -106,10 +139,10 @@ def build_prior(cfg, domain, process, run_dir):
         return prior
     path = prior_path(cfg)
     if path.is_file():
-        return load_prior(build_network(cfg.prior.network, domain), path)
+        return load_prior(build_network(cfg.prior.network, domain), path, domain)
     rank, world = launcher_rank_and_world()
     if rank > 0:                     # torchrun / srun: rank 0 trains it, the others wait for the file
-        return load_prior(build_network(cfg.prior.network, domain), wait_for_file(path, cfg.prior.wait_s))
+        return load_prior(build_network(cfg.prior.network, domain), wait_for_file(path, cfg.prior.wait_s), domain)
     print(f"[rtb] no cached prior at {path}: training it first ({cfg.prior.steps} steps)")
     # One plain process on one device: before a Lightning DDP launch (spawned ranks then find it
     # cached), or, under torchrun/srun, with the launcher's variables hidden from Lightning.
@@ -139,7 +172,7 @@ def build_posterior(cfg, prior, domain, process):
         post = copy.deepcopy(prior)
         post.requires_grad_(True)
         return post
-    return Residual(prior, build_network(cfg.posterior.network, domain, zero_init=True),
+    return Residual(prior, build_network(cfg.posterior.network, domain, zero_init=True, role="posterior"),
                     process.unit_shift if cfg.posterior.std_units else None)
 
 
@@ -158,15 +191,29 @@ def build_module(cfg, domain, process, prior, posterior, failure_dir=None):
         log_z_init_samples=pc.log_z_init_samples, seed=cfg.seed, reward_name=f"{cfg.domain.name}.log_reward",
         lr_decay=None if pc.lr_schedule == "constant" else Schedule(1.0, pc.lr_final_factor, 0, cfg.trainer.max_steps, "cosine"),
         max_consecutive_nonfinite=cfg.faults.max_consecutive_nonfinite, reward_retries=cfg.reward.retries,
-        failure_dir=failure_dir, share_buffer=cfg.buffer.share_across_ranks)
+        failure_dir=failure_dir, share_buffer=cfg.buffer.share_across_ranks,
+        log_z=build_log_z(cfg, domain))
+
+
+def build_log_z(cfg, domain):
+    """posterior.log_z: scalar (one value) or network (log Z(cond), amortised over conditions)."""
+    if cfg.posterior.log_z == "scalar":
+        return None
+    if not hasattr(domain, "log_z_network"):
+        raise ConfigError(f"posterior.log_z=network needs a conditional domain; {cfg.domain.name} has none",
+                          "use posterior.log_z=scalar")
+    return ConditionalLogZ(domain.log_z_network())
 
 
 def check_method(cfg):
     """Combinations that cannot work, rejected before anything (prior training included) runs."""
     m = cfg.method.name
-    if cfg.prior.kind == "trained" and cfg.process.kind != "vp":
+    if cfg.prior.kind == "trained" and cfg.process.kind not in ("vp", "masked"):
         raise ConfigError("prior.kind=trained trains a DDPM prior and needs process.kind=vp",
                           "use process.kind=vp, or a reference/analytic prior")
+    if cfg.process.kind == "masked" and cfg.posterior.init == "copy":
+        raise ConfigError("the text prior does not read the end of the story, so a copy of it cannot condition on it",
+                          "use posterior.init=residual (prior + a correction that reads beginning and end)")
     if m == "tb" and cfg.process.kind != "brownian":
         raise ConfigError("method=tb needs a reference process with a backward kernel", "set process.kind=brownian")
     if m == "rl_kl" and (cfg.exploration.std > 0 or cfg.sampling.buffer > 0 or cfg.sampling.prior > 0):
@@ -180,10 +227,14 @@ def build_posterior_run(cfg, run_dir, start_time=None):
     domain = build_domain(cfg, "posterior")
     process = build_process(cfg, domain)
     prior = build_prior(cfg, domain, process, run_dir)
+    if hasattr(domain, "prepare"):                # a learned reward (text: the AR model), cached like the prior
+        domain.prepare(cfg, run_dir, _reward_trainer_factory(cfg, run_dir))
     posterior = build_posterior(cfg, prior, domain, process)
     module = build_module(cfg, domain, process, prior, posterior, failure_dir=str(run_dir))
+    make_eval = getattr(domain, "evaluation_callback", None)
     callbacks = [
-        EvaluationCallback(domain, run_dir, cfg.eval.every_n_steps, cfg.eval.num_samples, start_time),
+        (make_eval or (lambda *a: EvaluationCallback(domain, *a)))(run_dir, cfg.eval.every_n_steps, cfg.eval.num_samples,
+                                                                    start_time),
         ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), every_n_train_steps=cfg.checkpoint.every_n_steps,
                         save_last=True, save_top_k=1),
         PreemptionCheckpoint(run_dir / "checkpoints"),

@@ -17,8 +17,9 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("domain", "method")
 UNION_KEYS = {"trainer.devices": (int, str, list), "trainer.strategy": (str,), "trainer.accelerator": (str,)}
 CHOICES = {
-    "stage": ("prior", "posterior"),
-    "process.kind": ("vp", "brownian"),
+    "stage": ("prior", "posterior", "reward_model"),
+    "process.kind": ("vp", "brownian", "masked"),
+    "posterior.log_z": ("scalar", "network"),
     "process.schedule": ("linear", "cosine"),
     "process.variance": ("large", "small"),
     "prior.kind": ("trained", "analytic"),

@@ -31,10 +31,12 @@ class RTBLightningModule(L.LightningModule):
                  exploration=Schedule(0.0, 0.0), beta=Schedule(1.0, 1.0), loss_clip=0.0, kl_weight=1.0,
                  chunk_size=0, buffer: ReplayBuffer = None, log_r_min=-1e4, nonfinite="error",
                  grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward", lr_decay=None,
-                 max_consecutive_nonfinite=20, reward_retries=0, failure_dir=None, share_buffer=False):
+                 max_consecutive_nonfinite=20, reward_retries=0, failure_dir=None, share_buffer=False,
+                 log_z=None):
         super().__init__()
         self.automatic_optimization = False
-        self.process, self.prior, self.posterior, self.log_z = process, prior, posterior, LogZ()
+        self.process, self.prior, self.posterior = process, prior, posterior
+        self.log_z = LogZ() if log_z is None else log_z            # scalar, or a network of the condition
         self.prior.requires_grad_(False).eval()
         self.reward = reward
         self.method, self.reference, self.objective = method, reference, OBJECTIVES[method]
@@ -144,6 +146,8 @@ class RTBLightningModule(L.LightningModule):
         if not bool(self.log_z_ready):
             self._init_log_z()
         self.buffer.to(self.device)
+        if self.fractions[1] > 0:
+            self._seed_buffer()
 
     @torch.no_grad()
     def _init_log_z(self):
@@ -161,6 +165,20 @@ class RTBLightningModule(L.LightningModule):
         self.log_z.initialise(float(torch.logsumexp(w, 0) - math.log(len(w))))
         self.log_z_ready.fill_(True)
 
+    @torch.no_grad()
+    def _seed_buffer(self):
+        """A domain may offer known-good terminals (e.g. true middles of training stories): they enter
+        the replay buffer once, and are replayed through backward trajectories (off-policy)."""
+        seed = getattr(self.trainer.datamodule, "replay_seed", None) if self.trainer.datamodule else None
+        if seed is None or len(self.buffer):
+            return
+        x, cond = seed()
+        x, cond = x.to(self.device), None if cond is None else cond.to(self.device)
+        for a in range(0, len(x), self.batch_size):
+            c = None if cond is None else cond[a:a + self.batch_size]
+            g = self.reward_log_r(x[a:a + self.batch_size], c, step=0)
+            self.buffer.add(x[a:a + self.batch_size][g.keep], g.log_r[g.keep], None if c is None else c[g.keep])
+
     def accumulate_gradients(self, cond, step):
         """Draw a batch, score it, and accumulate the objective's gradient into .grad (no optimizer step).
 
@@ -171,6 +189,9 @@ class RTBLightningModule(L.LightningModule):
         states, cond, base = out["states"], out["cond"], out["base"]
         log_z = self.log_z(cond, len(states))
         kw = dict(beta=beta, clip=self.loss_clip, kl_weight=self.kl_weight)
+        if self.method == "vargrad" and cond is not None:
+            # VarGrad per condition: log Z is estimated within each group of identical conditions.
+            kw["groups"] = torch.unique(cond.reshape(len(cond), -1), dim=0, return_inverse=True)[1]
         objective = lambda s: self.objective(s, out["log_ref"], out["log_r"], log_z, **kw)
         recompute = lambda a, b: self.scorer.log_post_chunk(states, cond, base, a, b)
         loss = chunked_backward(objective, out["log_pf"], recompute, self.process.num_steps, self.chunk_size)

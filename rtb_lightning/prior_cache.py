@@ -13,6 +13,13 @@ from .errors import UserError
 def prior_key(cfg) -> str:
     parts = {"domain": OmegaConf.to_container(cfg.domain), "prior": {k: v for k, v in OmegaConf.to_container(cfg.prior).items() if k != "wait_s"},
              "process": {k: cfg.process[k] for k in ("kind", "num_train_steps", "schedule")}, "seed": cfg.seed}
+    if cfg.process.kind == "masked":
+        # The masked chain's training draws mask counts from its step schedule; the reward model,
+        # evaluation settings and conditions-per-context do not affect the prior.
+        parts["process"]["num_steps"] = cfg.process.num_steps
+        parts["domain"] = {k: v for k, v in parts["domain"].items()
+                           if k not in ("reward_model", "eval", "samples_per_context")}
+        parts["data"] = OmegaConf.to_container(cfg.data)
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -20,18 +27,21 @@ def prior_path(cfg) -> Path:
     return Path(cfg.cache_dir) / f"{cfg.domain.name}-prior-{prior_key(cfg)}.pt"
 
 
-def save_prior(net, cfg, path):
-    atomic_torch_save({"state_dict": net.state_dict(), "key": prior_key(cfg),
+def save_prior(net, cfg, path, domain_state=None):
+    """domain_state: what later users must agree on (text: the tokenizer), checked by load_prior."""
+    atomic_torch_save({"state_dict": net.state_dict(), "key": prior_key(cfg), "domain_state": domain_state or {},
                        "config": OmegaConf.to_container(cfg, resolve=True)}, path)
 
 
-def load_prior(net, path):
+def load_prior(net, path, domain=None):
     if not Path(path).is_file():
         raise UserError(f"prior checkpoint not found: {path}", "check the path, or train it with stage=prior")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
         raise UserError(f"cannot read prior checkpoint {path}: {e}", "delete it to retrain the prior") from None
+    if domain is not None and blob.get("domain_state"):
+        domain.load_state_dict(blob["domain_state"], where=f"prior checkpoint {path}")
     try:
         net.load_state_dict(blob["state_dict"])
     except RuntimeError as e:

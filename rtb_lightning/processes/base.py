@@ -19,7 +19,9 @@ class Process(nn.Module, ABC):
     @abstractmethod
     def sample(self, model, n: int, cond=None, extra_std: float = 0.0):
         """Forward trajectories from `model`. Returns (states, log_pf) where log_pf (B, T) scores the
-        sampled steps under `model` *without* exploration (the behaviour policy may be tempered)."""
+        sampled steps under `model` *without* exploration (the behaviour policy may be tempered).
+        `extra_std` is the exploration amount: Gaussian processes add it as extra noise std; discrete
+        processes draw tokens at temperature 1 + extra_std. States may be float or integer tokens."""
 
     @abstractmethod
     def sample_backward(self, x: torch.Tensor) -> torch.Tensor:
