@@ -21,7 +21,7 @@ CHOICES = {
     "process.kind": ("vp", "brownian"),
     "process.schedule": ("linear", "cosine"),
     "process.variance": ("large", "small"),
-    "prior.kind": ("trained", "analytic"),
+    "prior.kind": ("trained", "analytic", "reference"),
     "posterior.init": ("copy", "residual"),
     "posterior.lr_schedule": ("constant", "cosine"),
     "buffer.prioritization": ("rank", "uniform"),

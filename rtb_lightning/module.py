@@ -26,7 +26,8 @@ class RTBLightningModule(L.LightningModule):
                  batch_size=500, lr=1e-3, log_z_lr=0.1, fractions=(1.0, 0.0, 0.0),
                  exploration=Schedule(0.0, 0.0), beta=Schedule(1.0, 1.0), loss_clip=0.0, kl_weight=1.0,
                  chunk_size=0, buffer: ReplayBuffer = None, log_r_min=-1e4, nonfinite="error",
-                 grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward", lr_decay=None):
+                 grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward", lr_decay=None,
+                 local_search=None):
         super().__init__()
         self.automatic_optimization = False
         self.process, self.prior, self.posterior, self.log_z = process, prior, posterior, LogZ()
@@ -42,6 +43,7 @@ class RTBLightningModule(L.LightningModule):
         self.log_r_min, self.nonfinite, self.reward_name = log_r_min, nonfinite, reward_name
         self.log_z_init_samples, self.seed = log_z_init_samples, seed
         self.lr_decay = lr_decay                  # callable step -> lr factor, or None (constant)
+        self.local_search = local_search          # local_search.LocalSearch or None: refines buffer samples
         self.register_buffer("log_z_ready", torch.tensor(False))
         self.scorer = TrajectoryScorer(process, prior, posterior, reference, chunk_size)
         self.skipped_steps = 0
@@ -179,6 +181,9 @@ class RTBLightningModule(L.LightningModule):
             self.skipped_steps += 1
         new, log_r = out["new"], out["log_r"]
         self.buffer.add(out["states"][:, -1][new], log_r[new], None if out["cond"] is None else out["cond"][new])
+        if self.local_search is not None and self.local_search.maybe_run(self.buffer, self.global_step):
+            self.log_dict({"train/ls_accept": self.local_search.last_accept,
+                           "train/ls_step_size": self.local_search.mala.step_size})
         self._log_step(loss, out)
         return loss
 
@@ -201,8 +206,12 @@ class RTBLightningModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint):
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("prior.")}
         checkpoint["replay_buffer"] = self.buffer.state_dict()
+        if self.local_search is not None:
+            checkpoint["local_search"] = self.local_search.state_dict()
 
     def on_load_checkpoint(self, checkpoint):
         checkpoint["state_dict"].update({f"prior.{k}": v for k, v in self.prior.state_dict().items()})
         if "replay_buffer" in checkpoint:
             self.buffer.load_state_dict(checkpoint["replay_buffer"])
+        if self.local_search is not None and "local_search" in checkpoint:
+            self.local_search.load_state_dict(checkpoint["local_search"])
