@@ -16,7 +16,7 @@ from .callbacks import EvaluationCallback
 from .domains import DOMAINS
 from .errors import ConfigError
 from .module import RTBLightningModule
-from .networks import LangevinDrift, Residual, StandardNormalEps, TimeMLP, ZeroDrift
+from .networks import LangevinDrift, LearnedVariance, Residual, StandardNormalEps, TimeMLP, ZeroDrift
 from .prior_cache import load_prior, prior_path, save_prior
 from .prior_module import DiffusionPriorModule
 from .processes import PinnedBrownianProcess, VPProcess
@@ -51,7 +51,7 @@ def build_process(cfg, domain):
     p = cfg.process
     if p.kind == "vp":
         return VPProcess(domain.event_shape, p.num_steps, p.num_train_steps, p.schedule, p.variance, p.min_std)
-    return PinnedBrownianProcess(domain.event_shape, p.num_steps, p.t_scale)
+    return PinnedBrownianProcess(domain.event_shape, p.num_steps, p.t_scale, cfg.sampler.log_var_range)
 
 
 def build_network(net_cfg, domain, zero_init=False):
@@ -117,7 +117,10 @@ def build_posterior(cfg, prior, domain, process):
     if cfg.sampler.langevin:
         correction = LangevinDrift(correction, domain.log_reward, domain.event_shape, cfg.sampler.langevin_clip,
                                    cfg.posterior.network.time_dim, cfg.posterior.network.hidden)
-    return Residual(prior, correction, process.unit_shift if cfg.posterior.std_units else None)
+    post = Residual(prior, correction, process.unit_shift if cfg.posterior.std_units else None)
+    if cfg.sampler.learned_variance:
+        post = LearnedVariance(post, build_network(cfg.posterior.network, domain, zero_init=True))
+    return post
 
 
 def build_local_search(cfg, domain):
@@ -161,6 +164,8 @@ def check_method(cfg):
                           "Brownian reference", "set process.kind=brownian prior.kind=reference")
     if density and m == "rl_kl":
         raise ConfigError("method=rl_kl fine-tunes against a prior; a density domain has none", "use method=tb or vargrad")
+    if cfg.sampler.learned_variance and (cfg.process.kind != "brownian" or cfg.posterior.init != "residual"):
+        raise ConfigError("sampler.learned_variance needs process.kind=brownian and posterior.init=residual")
     if cfg.sampler.langevin and cfg.posterior.init != "residual":
         raise ConfigError("sampler.langevin adds a term to the correction network", "use posterior.init=residual")
     if (cfg.sampler.langevin or cfg.sampler.local_search) and m == "rl_kl":

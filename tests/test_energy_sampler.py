@@ -109,3 +109,25 @@ def test_train_py_gmm25_with_local_search_and_langevin_writes_sampler_metrics(tm
     assert metrics["eubo"] > metrics["log_z_elbo"]          # EUBO >= log Z >= ELBO; far apart after 24 steps
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert "local_search" in ckpt and ckpt["local_search"]["step_size"] > 0
+
+
+def test_learned_variance_scores_per_dimension_gaussians(tmp_path):
+    m, d = _build(tmp_path, "domain=funnel", "method=tb", "sampler.learned_variance=true", "sampler.log_var_range=2.0")
+    post, proc = m.posterior, m.process
+    with torch.no_grad():                               # a non-trivial drift and log-std correction
+        for p in post.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    torch.manual_seed(1)
+    states, log_pf = proc.sample(post, 50, extra_std=0.5)
+    torch.testing.assert_close(log_pf, proc.log_prob(post, states), rtol=1e-4, atol=1e-3)   # fused = batched
+    i = 4                                                # one step by hand against torch.distributions
+    x, y = states[:, i], states[:, i + 1]
+    out = post(x, proc.t_in[i].expand(50))
+    std = proc.step_std[i] * out[:, 1].clamp(-1.0, 1.0).exp()
+    ref = torch.distributions.Normal(x + out[:, 0] * proc.dt, std).log_prob(y).sum(1)
+    torch.testing.assert_close(proc.log_prob(post, states, None, i, i + 1)[:, 0], ref, rtol=1e-5, atol=1e-4)
+    assert not torch.allclose(std, proc.step_std[i].expand_as(std))
+    m.zero_grad(set_to_none=True)
+    m.log_z_ready.fill_(True)
+    loss, _ = m.accumulate_gradients(None, 0)
+    assert torch.isfinite(loss) and post.log_std.out.weight.grad.abs().sum() > 0

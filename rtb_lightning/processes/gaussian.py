@@ -22,7 +22,8 @@ def gaussian_log_prob(x, mean, std):
 
 class GaussianProcess(Process):
     def transition(self, model, x, idx, cond):
-        """Mean (N, *event) and std (N,) of p(x_{i+1} | x_i) for a flat batch x with step indices idx (N,)."""
+        """Mean (N, *event) and std (N,) -- or (N, *event), per dimension -- of p(x_{i+1} | x_i) for a flat
+        batch x with step indices idx (N,)."""
         raise NotImplementedError
 
     def step_size(self, idx):
@@ -33,7 +34,7 @@ class GaussianProcess(Process):
         raise NotImplementedError
 
     def _bcast(self, v, x):
-        return v.reshape(-1, *([1] * (x.dim() - 1)))
+        return v if v.dim() == x.dim() else v.reshape(-1, *([1] * (x.dim() - 1)))
 
     @torch.no_grad()
     def sample(self, model, n, cond=None, extra_std=0.0):
@@ -45,7 +46,7 @@ class GaussianProcess(Process):
         for i in range(self.num_steps):
             idx = torch.full((n,), i, device=device, dtype=torch.long)
             mean, std = self.transition(model, x, idx, cond)
-            beh = torch.sqrt(std ** 2 + extra_std ** 2 * self.step_size(idx)) if extra_std else std
+            beh = torch.sqrt(std ** 2 + extra_std ** 2 * self._bcast(self.step_size(idx), std)) if extra_std else std
             x = mean + self._bcast(beh, x) * torch.randn_like(x)
             # Fused scoring: the untempered log-prob of the step just taken costs no extra network call.
             log_pf[:, i] = gaussian_log_prob(x, mean, self._bcast(std, x))
