@@ -131,3 +131,16 @@ def test_learned_variance_scores_per_dimension_gaussians(tmp_path):
     m.log_z_ready.fill_(True)
     loss, _ = m.accumulate_gradients(None, 0)
     assert torch.isfinite(loss) and post.log_std.out.weight.grad.abs().sum() > 0
+
+
+def test_funnel_nan_rewards_are_dropped_and_counted_not_fatal(tmp_path):
+    """Far out in x_0 the funnel's density is NaN/inf: funnel.yaml drops such samples (reward.nonfinite=drop)."""
+    m, d = _build(tmp_path, "domain=funnel", "method=tb", "sampler.langevin=true")
+    real = d.log_density
+    d.log_density = lambda x: torch.where(x[:, 0] > 0, torch.full_like(x[:, 0], float("nan")), real(x))
+    m.zero_grad(set_to_none=True)
+    m.log_z_ready.fill_(True)
+    loss, out = m.accumulate_gradients(None, 0)
+    assert torch.isfinite(loss) and torch.isfinite(out["log_r"]).all()
+    assert 0 < m._reward_counts[1] < 32 and len(out["log_r"]) == 32 - m._reward_counts[1]
+    assert all(torch.isfinite(p.grad).all() for p in m.posterior.parameters() if p.grad is not None)
