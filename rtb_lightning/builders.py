@@ -16,9 +16,10 @@ from .checkpoint_io import atomic_checkpoint_io
 from .distributed import launched_by_torchrun, launcher_rank_and_world, single_process_env
 from .domains import DOMAINS
 from .errors import ConfigError
+from .local_search import LocalSearch
 from .log_z import ConditionalLogZ
 from .module import RTBLightningModule
-from .networks import Residual, TimeMLP
+from .networks import LangevinDrift, LearnedVariance, Residual, StandardNormalEps, TimeMLP, ZeroDrift
 from .prior_cache import load_prior, prior_path, save_prior
 from .prior_module import DiffusionPriorModule
 from .processes import MaskedProcess, PinnedBrownianProcess, VPProcess
@@ -72,7 +73,7 @@ def build_process(cfg, domain):
         raise ConfigError(f"domain {cfg.domain.name} has token states and needs process.kind=masked")
     if p.kind == "vp":
         return VPProcess(domain.event_shape, p.num_steps, p.num_train_steps, p.schedule, p.variance, p.min_std)
-    return PinnedBrownianProcess(domain.event_shape, p.num_steps, p.t_scale)
+    return PinnedBrownianProcess(domain.event_shape, p.num_steps, p.t_scale, cfg.sampler.log_var_range)
 
 
 def build_network(net_cfg, domain, zero_init=False, role="prior"):
@@ -131,7 +132,14 @@ def _reward_trainer_factory(cfg, run_dir):
                                            enable_checkpointing=False, devices=1, num_nodes=1, strategy="auto")
 
 
+def reference_prior(process):
+    """The uncontrolled process as a network (prior.kind=reference)."""
+    return ZeroDrift() if isinstance(process, PinnedBrownianProcess) else StandardNormalEps(process.alpha_bar)
+
+
 def build_prior(cfg, domain, process, run_dir):
+    if cfg.prior.kind == "reference":
+        return reference_prior(process)
     if cfg.prior.kind == "analytic":
         prior = domain.analytic_prior(process)
         if prior is None:
@@ -172,15 +180,32 @@ def build_posterior(cfg, prior, domain, process):
         post = copy.deepcopy(prior)
         post.requires_grad_(True)
         return post
-    return Residual(prior, build_network(cfg.posterior.network, domain, zero_init=True, role="posterior"),
-                    process.unit_shift if cfg.posterior.std_units else None)
+    correction = build_network(cfg.posterior.network, domain, zero_init=True, role="posterior")
+    if cfg.sampler.langevin:
+        correction = LangevinDrift(correction, domain.log_reward, domain.event_shape, cfg.sampler.langevin_clip,
+                                   cfg.posterior.network.time_dim, cfg.posterior.network.hidden)
+    post = Residual(prior, correction, process.unit_shift if cfg.posterior.std_units else None)
+    if cfg.sampler.learned_variance:
+        post = LearnedVariance(post, build_network(cfg.posterior.network, domain, zero_init=True))
+    return post
+
+
+def build_local_search(cfg, domain):
+    s = cfg.sampler
+    if not s.local_search:
+        return None
+    return LocalSearch(domain.log_reward, s.ls_every, s.ls_chains or cfg.posterior.batch_size, s.ls_steps,
+                       s.ls_burn_in, s.ls_step_size, s.ls_target_accept, s.ls_keep_every)
 
 
 def build_module(cfg, domain, process, prior, posterior, failure_dir=None):
     e, b, m, s, pc = cfg.exploration, cfg.beta, cfg.method, cfg.sampling, cfg.posterior
+    # A density domain's reward is the whole target: trajectories are weighed by the reference's
+    # backward kernel (TB), whatever the objective's log Z treatment.
+    density = getattr(domain, "reward_is_density", False)
     return RTBLightningModule(
         process, prior, posterior, domain.log_reward, method=m.name,
-        reference="backward" if m.name == "tb" else "prior",
+        reference="backward" if m.name == "tb" or density else "prior", local_search=build_local_search(cfg, domain),
         batch_size=pc.batch_size, lr=pc.lr, log_z_lr=pc.log_z_lr,
         fractions=(s.on_policy, s.buffer, s.prior),
         exploration=Schedule(e.std, e.end_std, e.hold_steps, e.decay_steps),
@@ -216,6 +241,21 @@ def check_method(cfg):
                           "use posterior.init=residual (prior + a correction that reads beginning and end)")
     if m == "tb" and cfg.process.kind != "brownian":
         raise ConfigError("method=tb needs a reference process with a backward kernel", "set process.kind=brownian")
+    density = getattr(DOMAINS[cfg.domain.name], "reward_is_density", False)
+    if density and (cfg.process.kind != "brownian" or cfg.prior.kind != "reference"):
+        raise ConfigError(f"domain {cfg.domain.name} is an unnormalised density: it is sampled against the "
+                          "Brownian reference", "set process.kind=brownian prior.kind=reference")
+    if density and m == "rl_kl":
+        raise ConfigError("method=rl_kl fine-tunes against a prior; a density domain has none", "use method=tb or vargrad")
+    if cfg.sampler.learned_variance and (cfg.process.kind != "brownian" or cfg.posterior.init != "residual"):
+        raise ConfigError("sampler.learned_variance needs process.kind=brownian and posterior.init=residual")
+    if cfg.sampler.langevin and cfg.posterior.init != "residual":
+        raise ConfigError("sampler.langevin adds a term to the correction network", "use posterior.init=residual")
+    if (cfg.sampler.langevin or cfg.sampler.local_search) and m == "rl_kl":
+        raise ConfigError("sampler.langevin / sampler.local_search are for off-policy samplers", "use method=tb or vargrad")
+    if cfg.sampler.local_search and cfg.sampling.buffer <= 0:
+        raise ConfigError("sampler.local_search pushes samples into the replay buffer, but sampling.buffer=0 never trains on them",
+                          "set sampling.buffer (e.g. 0.5)")
     if m == "rl_kl" and (cfg.exploration.std > 0 or cfg.sampling.buffer > 0 or cfg.sampling.prior > 0):
         raise ConfigError("method=rl_kl is an on-policy estimator",
                           "set exploration.std=0 sampling.buffer=0 sampling.prior=0")

@@ -22,7 +22,7 @@ CHOICES = {
     "posterior.log_z": ("scalar", "network"),
     "process.schedule": ("linear", "cosine"),
     "process.variance": ("large", "small"),
-    "prior.kind": ("trained", "analytic"),
+    "prior.kind": ("trained", "analytic", "reference"),
     "posterior.init": ("copy", "residual"),
     "posterior.lr_schedule": ("constant", "cosine"),
     "buffer.prioritization": ("rank", "uniform"),

@@ -32,7 +32,7 @@ class RTBLightningModule(L.LightningModule):
                  chunk_size=0, buffer: ReplayBuffer = None, log_r_min=-1e4, nonfinite="error",
                  grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward", lr_decay=None,
                  max_consecutive_nonfinite=20, reward_retries=0, failure_dir=None, share_buffer=False,
-                 log_z=None):
+                 log_z=None, local_search=None):
         super().__init__()
         self.automatic_optimization = False
         self.process, self.prior, self.posterior = process, prior, posterior
@@ -49,6 +49,7 @@ class RTBLightningModule(L.LightningModule):
         self.log_r_min, self.nonfinite_policy, self.reward_name = log_r_min, nonfinite, reward_name
         self.log_z_init_samples, self.seed = log_z_init_samples, seed
         self.lr_decay = lr_decay                  # callable step -> lr factor, or None (constant)
+        self.local_search = local_search          # local_search.LocalSearch or None: refines buffer samples
         self.register_buffer("log_z_ready", torch.tensor(False))
         self.scorer = TrajectoryScorer(process, prior, posterior, reference, chunk_size)
         self.nonfinite_steps = NonFiniteSteps(max_consecutive_nonfinite)
@@ -236,6 +237,9 @@ class RTBLightningModule(L.LightningModule):
             x, log_r_new = (torch.cat([p[i] for p in parts]).to(self.device) for i in (0, 1))
             c = None if c is None else torch.cat([p[2] for p in parts]).to(self.device)
         self.buffer.add(x, log_r_new, c)
+        if self.local_search is not None and self.local_search.maybe_run(self.buffer, self.global_step):
+            self.log_dict({"train/ls_accept": self.local_search.last_accept,
+                           "train/ls_step_size": self.local_search.mala.step_size})
         self._log_step(loss, out)
         return loss
 
@@ -269,6 +273,8 @@ class RTBLightningModule(L.LightningModule):
         checkpoint["replay_buffer"] = [r["buffer"] for r in per_rank]
         checkpoint["rng_states"] = [r["rng"] for r in per_rank]
         checkpoint["nonfinite_steps"] = self.nonfinite_steps.state_dict()
+        if self.local_search is not None:
+            checkpoint["local_search"] = self.local_search.state_dict()
 
     def on_load_checkpoint(self, checkpoint):
         checkpoint["state_dict"].update({f"prior.{k}": v for k, v in self.prior.state_dict().items()})
@@ -285,3 +291,5 @@ class RTBLightningModule(L.LightningModule):
             len(rngs) == self.trainer.world_size else None
         if "nonfinite_steps" in checkpoint:
             self.nonfinite_steps.load_state_dict(checkpoint["nonfinite_steps"])
+        if self.local_search is not None and "local_search" in checkpoint:
+            self.local_search.load_state_dict(checkpoint["local_search"])

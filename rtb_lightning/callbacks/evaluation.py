@@ -43,7 +43,7 @@ class EvaluationCallback(L.Callback):
         elbo, iw, kl = log_z_estimates(log_pf, log_ref, log_r, beta)
         metrics = {**self.domain.evaluate(x), "mean_log_r": log_r.mean().item(),
                    "log_z": module.log_z().mean().item(), "log_z_elbo": elbo, "log_z_iw": iw,
-                   "kl_post_prior": kl}
+                   "kl_post_prior": kl, **self.domain.evaluate_sampler(module, log_pf, log_ref, log_r)}
         return x, metrics
 
     def _log(self, trainer, module, final=False):

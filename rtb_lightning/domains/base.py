@@ -45,6 +45,10 @@ class Domain(L.LightningDataModule):
         """Domain metrics of posterior samples x (model coordinates)."""
         return {}
 
+    def evaluate_sampler(self, module, log_pf, log_ref, log_r) -> dict:
+        """Metrics that need the module or the samples' log-prob sums (e.g. log Z errors, EUBO); optional."""
+        return {}
+
     def plot(self, prior_x, post_x, path=None):
         return None
 

@@ -3,6 +3,8 @@
 Forward: x_{i+1} = x_i + u(x_i, t_i) dt + sigma sqrt(dt) eps, x_0 = 0, dt = 1/T, sigma^2 = t_scale.
 Backward (the Brownian bridge back to 0): p_B(x_{i-1} | x_i) = N(x_i (i-1)/i, sigma^2 dt (i-1)/i);
 the step from x_1 to x_0 = 0 is a point mass (log-prob 0).
+A model may also output (N, 2, *event) = [drift, log-std correction c] (networks.LearnedVariance):
+the step's std is then sigma sqrt(dt) exp(clamp(c, +-log_var_range / 2)), per dimension.
 """
 import math
 
@@ -12,9 +14,10 @@ from .gaussian import GaussianProcess, gaussian_log_prob
 
 
 class PinnedBrownianProcess(GaussianProcess):
-    def __init__(self, event_shape, num_steps=100, t_scale=1.0):
+    def __init__(self, event_shape, num_steps=100, t_scale=1.0, log_var_range=4.0):
         super().__init__()
         self.event_shape, self.num_steps, self.t_scale = tuple(event_shape), num_steps, t_scale
+        self.log_var_range = log_var_range
         self.dt = 1.0 / num_steps
         self.register_buffer("t_in", torch.arange(num_steps, dtype=torch.get_default_dtype()) * self.dt)
         self.register_buffer("step_std", torch.full((num_steps,), math.sqrt(t_scale * self.dt)))
@@ -31,6 +34,9 @@ class PinnedBrownianProcess(GaussianProcess):
 
     def transition(self, model, x, idx, cond):
         u = model(x, self._time(idx, len(x)), cond)
+        if u.dim() == x.dim() + 1:                  # [drift, log-std correction]
+            c = u[:, 1].clamp(-self.log_var_range / 2, self.log_var_range / 2)
+            return x + u[:, 0] * self.dt, self._bcast(self.step_std[idx], x) * torch.exp(c)
         return x + u * self.dt, self.step_std[idx]
 
     @torch.no_grad()

@@ -23,8 +23,9 @@ def gaussian_log_prob(x, mean, std):
 class GaussianProcess(Process):
     def transition(self, model, x, idx, cond):
         """Mean (N, *event) and std of p(x_{i+1} | x_i) for a flat batch x. idx: step indices (N,)
-        (std (N,)), or one int step for every row (std a scalar tensor; the network then gets an
-        expanded time tensor, which lets it embed the time once)."""
+        (std (N,) or (N, *event) per dimension), or one int step for every row (std then a scalar
+        tensor unless per dimension; the network gets an expanded time tensor, which lets it embed the
+        time once)."""
         raise NotImplementedError
 
     def step_size(self, idx):
@@ -35,7 +36,7 @@ class GaussianProcess(Process):
         raise NotImplementedError
 
     def _bcast(self, v, x):
-        return v.reshape(-1, *([1] * (x.dim() - 1)))
+        return v if v.dim() == x.dim() else v.reshape(-1, *([1] * (x.dim() - 1)))
 
     def _time(self, idx, n):
         """Network time input for step indices idx, or an int step expanded to n rows (stride 0)."""
@@ -51,7 +52,7 @@ class GaussianProcess(Process):
         for i in range(self.num_steps):
             # One step index for all rows: scalar coefficients, no per-row gathers in this hot loop.
             mean, std = self.transition(model, x, i, cond)
-            beh = torch.sqrt(std ** 2 + extra_std ** 2 * self.step_size(i)) if extra_std else std
+            beh = torch.sqrt(std ** 2 + extra_std ** 2 * self._bcast(self.step_size(i), std)) if extra_std else std
             x = mean + self._bcast(beh, x) * torch.randn_like(x)
             # Fused scoring: the untempered log-prob of the step just taken costs no extra network call.
             log_pf[:, i] = gaussian_log_prob(x, mean, self._bcast(std, x))

@@ -1,0 +1,191 @@
+"""Benchmark: diffusion samplers of unnormalised densities, in the form of gfn-diffusion's Table 1.
+
+    python bench/energies.py --quick                              # smoke test (seconds per run)
+    python bench/energies.py --steps 25000 --seeds 3 --device cuda --json bench/results/energies.json
+    python bench/energies.py --energies gmm25 --methods tb_expl_ls --steps 3000 --seeds 3
+
+For each energy (25GMM d=2, Funnel d=10, Manywell d=32) and sampler variant it trains with
+train.py's builders (conf/domain/<energy>.yaml plus the variant's overrides below) and reports,
+mean +- std over seeds, from 2,000 samples at the end of training:
+  dlogZ     = |log Z - ELBO|                 (ELBO = mean of log R + sum log p_B - sum log p_F)
+  dlogZ_IW  = |log Z - log mean exp(...)|    (importance weighted)
+  W2^2      = exact EMD with squared Euclidean cost to 2,000 exact samples (POT)
+plus EUBO - log Z, ESS/n, wall time of training (evaluation excluded as far as possible: one
+evaluation at the end) and the number of energy evaluations during training (rows passed to the
+density: on-policy rewards, Langevin-parametrisation gradients, local-search MALA steps, log Z
+initialisation). The published numbers (notes/rtb.md section 5; only those recorded there) are
+printed beside ours.
+
+Variants (gfn-diffusion's names; exploration 0.2 per step = exploration.std 2.0 at T = 100, decayed
+linearly to 0 over min(5000, steps) steps):
+  tb               TB, on-policy
+  tb_expl          + exploration
+  tb_expl_ls       + local search (MALA on buffer samples, every 100 steps, 200 steps, 100 burn-in);
+                   half of each batch replays the rank-prioritised buffer through backward trajectories
+  vargrad_expl_lp_ls  VarGrad (batch log Z) + exploration + Langevin parametrisation + local search
+Everything runs on --device (cpu or cuda); the processes, networks, buffer and local search live
+on that device, metrics are computed on CPU at the end.
+"""
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ENERGIES = ("gmm25", "funnel", "manywell")
+METHODS = ("tb", "tb_expl", "tb_expl_ls", "vargrad_expl_lp_ls")
+LABELS = {"tb": "TB", "tb_expl": "TB+Expl.", "tb_expl_ls": "TB+Expl.+LS", "vargrad_expl_lp_ls": "VarGrad+Expl.+LP+LS"}
+# (dlogZ, dlogZ_IW, W2^2) as recorded in notes/rtb.md; None: not recorded there.
+PUBLISHED = {
+    ("gmm25", "tb_expl_ls"): (0.171, 0.004, 1.25),
+    ("manywell", "tb_expl_ls"): (4.57, 0.19, None),
+    ("funnel", "tb_expl_ls"): (0.653, 0.285, None),
+}
+KEYS = ("log_z_error", "log_z_iw_error", "w2_sq", "eubo_error", "ess_frac", "wall_s", "energy_evals")
+
+
+def variant_overrides(method, steps):
+    decay = min(5000, steps)
+    expl = ["exploration.std=2.0", "exploration.end_std=0.0", "exploration.hold_steps=0", f"exploration.decay_steps={decay}"]
+    on_policy = ["sampling.on_policy=1.0", "sampling.buffer=0.0", "sampling.prior=0.0"]
+    ls = ["sampler.local_search=true", "sampling.on_policy=0.5", "sampling.buffer=0.5", "sampling.prior=0.0"]
+    return {
+        "tb": ["method=tb", "exploration.std=0.0", *on_policy],
+        "tb_expl": ["method=tb", *expl, *on_policy],
+        "tb_expl_ls": ["method=tb", *expl, *ls],
+        "vargrad_expl_lp_ls": ["method=vargrad", *expl, *ls, "sampler.langevin=true"],
+    }[method]
+
+
+def run_one(energy, method, seed, steps, device, extra, run_root):
+    import lightning as L
+    import torch
+
+    from rtb_lightning.builders import build_posterior_run
+    from rtb_lightning.callbacks import EvaluationCallback
+    from rtb_lightning.config import load_config
+
+    class EnergyCounter(L.Callback):
+        """Energy evaluations made by training only (the final evaluation's are excluded)."""
+
+        def __init__(self, domain):
+            self.domain, self.total, self.mark, self.t0 = domain, 0, 0, None
+
+        def on_train_start(self, trainer, module):          # after log Z initialisation
+            self.total, self.t0 = self.domain.num_energy_evals, time.perf_counter()
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            self.mark = self.domain.num_energy_evals
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            self.total += self.domain.num_energy_evals - self.mark
+            if device == "cuda":
+                torch.cuda.synchronize()
+            self.train_s = time.perf_counter() - self.t0
+
+    run_dir = Path(run_root) / f"{energy}-{method}-{seed}"
+    argv = [f"domain={energy}", *variant_overrides(method, steps), f"seed={seed}", f"trainer.max_steps={steps}",
+            f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}", "trainer.devices=1",
+            "trainer.enable_progress_bar=false", "eval.every_n_steps=0", f"checkpoint.every_n_steps={steps}",
+            f"run_dir={run_dir}", *extra]
+    cfg = load_config(argv)
+    L.seed_everything(seed, verbose=False)
+    trainer, module, domain = build_posterior_run(cfg, run_dir)
+    counter = EnergyCounter(domain)
+    trainer.callbacks.insert(0, counter)
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):       # the per-run final table; ours is printed below
+        trainer.fit(module, datamodule=domain)
+    total_s = time.perf_counter() - t0
+    ev = next(c for c in trainer.callbacks if isinstance(c, EvaluationCallback))
+    m = ev.final
+    return {"energy": energy, "method": method, "seed": seed, "steps": steps, "device": device,
+            **{k: m[k] for k in ("log_z_error", "log_z_iw_error", "w2_sq", "eubo", "eubo_error", "ess", "ess_frac",
+                                 "log_z", "log_z_elbo", "log_z_iw", "skipped_steps")},
+            "wall_s": round(counter.train_s, 2), "total_s": round(total_s, 2), "energy_evals": counter.total}
+
+
+def _fmt(values, digits=3):
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return "n/a"
+    sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    return f"{statistics.mean(vals):.{digits}f}±{sd:.{digits}f}"
+
+
+def table(results, energies, methods):
+    lines = []
+    for e in energies:
+        lines.append(f"\n{e}")
+        lines.append(f"  {'method':<22}{'dlogZ':>16}{'dlogZ_IW':>16}{'W2^2':>16}{'EUBO-logZ':>16}{'ESS/n':>14}"
+                     f"{'train s':>10}{'energy evals':>14}   published (dlogZ / dlogZ_IW / W2^2)")
+        for m in methods:
+            rs = [r for r in results if r["energy"] == e and r["method"] == m]
+            if not rs:
+                continue
+            col = lambda k, d=3: _fmt([r[k] for r in rs], d)
+            pub = PUBLISHED.get((e, m))
+            pub_s = " / ".join("n/a" if v is None else f"{v}" for v in pub) if pub else "n/a"
+            lines.append(f"  {LABELS[m]:<22}{col('log_z_error'):>16}{col('log_z_iw_error'):>16}{col('w2_sq'):>16}"
+                         f"{col('eubo_error'):>16}{col('ess_frac'):>14}{col('wall_s', 0):>10}"
+                         f"{statistics.mean(r['energy_evals'] for r in rs):>14.3g}   {pub_s}")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny runs (T=10, 20 steps, batch 64) for a smoke test")
+    ap.add_argument("--steps", type=int, default=None, help="training steps per run (default 25000; --quick: 20)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--energies", nargs="+", choices=ENERGIES, default=list(ENERGIES))
+    ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    ap.add_argument("--json", type=str, default=None, help="write every run's numbers here")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave as is)")
+    ap.add_argument("overrides", nargs="*", help="extra config overrides for every run, e.g. posterior.lr=0.002")
+    args = ap.parse_args()
+    import torch
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("error: --device cuda but torch.cuda.is_available() is False")
+    steps = args.steps or (20 if args.quick else 25000)
+    extra = list(args.overrides)
+    if args.quick:
+        extra = ["process.num_steps=10", "posterior.batch_size=64", "posterior.log_z_init_samples=64",
+                 "eval.num_samples=200", "sampler.ls_every=10", "sampler.ls_steps=20", "sampler.ls_burn_in=10",
+                 "sampler.ls_keep_every=5", *extra]
+    import logging
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    results = []
+    with tempfile.TemporaryDirectory() as root:
+        for e in args.energies:
+            for m in args.methods:
+                for s in range(args.seeds):
+                    r = run_one(e, m, s, steps, args.device, extra, root)
+                    results.append(r)
+                    print(f"[bench] {e} {LABELS[m]} seed {s}: dlogZ {r['log_z_error']:.3f} dlogZ_IW "
+                          f"{r['log_z_iw_error']:.3f} W2^2 {r['w2_sq']:.3f} ({r['wall_s']:.0f} s)", flush=True)
+    print(f"\n{steps} steps per run, {args.seeds} seeds, device {args.device}; overrides: {' '.join(extra) or 'none'}")
+    print(table(results, args.energies, args.methods))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"steps": steps, "seeds": args.seeds, "device": args.device,
+                                               "overrides": extra, "published": {f"{e}/{m}": v for (e, m), v in PUBLISHED.items()},
+                                               "runs": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
