@@ -26,6 +26,11 @@ def main(argv):
     if cfg.stage == "prior":
         train_prior(cfg, run_dir)
         return
+    if cfg.stage == "classifier":
+        from rtb_lightning.reward_builders import train_classifiers
+
+        train_classifiers(cfg, run_dir)
+        return
     trainer, module, domain = build_posterior_run(cfg, run_dir, start)
     trainer.logger.log_hyperparams(_flat(OmegaConf.to_container(cfg)))
     trainer.fit(module, datamodule=domain)

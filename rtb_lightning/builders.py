@@ -13,13 +13,16 @@ from omegaconf import OmegaConf
 from .annealing import Schedule
 from .callbacks import EvaluationCallback
 from .domains import DOMAINS
+from .domains.images import ImageDomain
 from .errors import ConfigError
+from .log_z import LogZ
 from .module import RTBLightningModule
-from .networks import Residual, TimeMLP
+from .networks import Residual, TimeMLP, TimeUNet
 from .prior_cache import load_prior, prior_path, save_prior
 from .prior_module import DiffusionPriorModule
 from .processes import PinnedBrownianProcess, VPProcess
 from .replay_buffer import ReplayBuffer
+from .reward_builders import build_reward
 
 
 def resolve_run_dir(cfg) -> Path:
@@ -43,7 +46,16 @@ def set_cpu_threads(cfg):
 def build_domain(cfg, stage):
     kw = {k: v for k, v in OmegaConf.to_container(cfg.domain).items() if k != "name"}
     batch = cfg.prior.batch_size if stage == "prior" else cfg.posterior.batch_size
-    return DOMAINS[cfg.domain.name](batch_size=batch, stage=stage, **kw)
+    cls = DOMAINS[cfg.domain.name]
+    if issubclass(cls, ImageDomain):      # image domains: target classes, conditioning, data folder
+        kw.update(classes=OmegaConf.to_container(cfg.reward.classes) if cfg.reward.classes is not None else None,
+                  conditional=cfg.posterior.conditional)
+        if getattr(cls, "needs_data_path", False):
+            kw["path"] = cfg.data.path
+    elif cfg.posterior.conditional:
+        raise ConfigError(f"posterior.conditional=true needs a domain with classes; {cfg.domain.name} has none",
+                          "use domain=digits or domain=mnist")
+    return cls(batch_size=batch, stage=stage, **kw)
 
 
 def build_process(cfg, domain):
@@ -53,8 +65,19 @@ def build_process(cfg, domain):
     return PinnedBrownianProcess(domain.event_shape, p.num_steps, p.t_scale)
 
 
-def build_network(net_cfg, domain, zero_init=False):
+def build_network(net_cfg, domain, zero_init=False, num_classes=0):
+    """network.kind: mlp (TimeMLP, any event shape) | unet (TimeUNet, images (C, H, W))."""
+    if net_cfg.kind == "unet":
+        if len(domain.event_shape) != 3:
+            raise ConfigError(f"network.kind=unet needs images (C, H, W); domain {domain.name} has event shape "
+                              f"{tuple(domain.event_shape)}", "use network.kind=mlp for vectors")
+        try:
+            return TimeUNet(domain.event_shape, net_cfg.channels, tuple(net_cfg.channel_mult), net_cfg.time_dim,
+                            num_classes=num_classes, zero_init=zero_init)
+        except ValueError as e:
+            raise ConfigError(str(e), "change network.channel_mult (fewer levels) or the image size") from None
     return TimeMLP(domain.event_shape, net_cfg.hidden, net_cfg.layers, net_cfg.time_dim, zero_init=zero_init,
+                   num_classes=num_classes,
                    fourier_features=net_cfg.fourier_features, fourier_scale=net_cfg.fourier_scale)
 
 
@@ -98,21 +121,37 @@ def build_prior(cfg, domain, process, run_dir):
 
 
 def build_posterior(cfg, prior, domain, process):
+    classes = domain.num_classes if cfg.posterior.conditional else 0
     if cfg.posterior.init == "copy":
         if not any(True for _ in prior.parameters()):
             raise ConfigError("posterior.init=copy needs a prior with parameters (a network)",
                               "use posterior.init=residual with an analytic prior")
+        if classes:
+            return conditional_copy(cfg, prior, domain, classes)
         post = copy.deepcopy(prior)
         post.requires_grad_(True)
         return post
-    return Residual(prior, build_network(cfg.posterior.network, domain, zero_init=True),
+    return Residual(prior, build_network(cfg.posterior.network, domain, zero_init=True, num_classes=classes),
                     process.unit_shift if cfg.posterior.std_units else None)
+
+
+def conditional_copy(cfg, prior, domain, num_classes):
+    """The prior's architecture with a class input, initialised from the prior's weights; the class
+    embedding starts at zero, so the copy's output equals the prior's for every class."""
+    post = build_network(cfg.prior.network, domain, num_classes=num_classes)
+    missing, unexpected = post.load_state_dict(prior.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("cond.") for k in missing):
+        raise ConfigError("posterior.init=copy with posterior.conditional=true needs a prior built from prior.network",
+                          "use posterior.init=residual")
+    torch.nn.init.zeros_(post.cond.weight)
+    return post.requires_grad_(True)
 
 
 def build_module(cfg, domain, process, prior, posterior):
     e, b, m, s, pc = cfg.exploration, cfg.beta, cfg.method, cfg.sampling, cfg.posterior
     return RTBLightningModule(
-        process, prior, posterior, domain.log_reward, method=m.name,
+        log_z=LogZ(domain.num_classes if pc.conditional else 0),
+        process=process, prior=prior, posterior=posterior, reward=domain.log_reward, method=m.name,
         reference="backward" if m.name == "tb" else "prior",
         batch_size=pc.batch_size, lr=pc.lr, log_z_lr=pc.log_z_lr,
         fractions=(s.on_policy, s.buffer, s.prior),
@@ -143,6 +182,7 @@ def build_posterior_run(cfg, run_dir, start_time=None):
     check_method(cfg)
     domain = build_domain(cfg, "posterior")
     process = build_process(cfg, domain)
+    build_reward(cfg, domain, run_dir)     # classifiers are trained or loaded before the prior: errors surface first
     prior = build_prior(cfg, domain, process, run_dir)
     posterior = build_posterior(cfg, prior, domain, process)
     module = build_module(cfg, domain, process, prior, posterior)

@@ -17,7 +17,9 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("domain", "method")
 UNION_KEYS = {"trainer.devices": (int, str, list), "trainer.strategy": (str,), "trainer.accelerator": (str,)}
 CHOICES = {
-    "stage": ("prior", "posterior"),
+    "stage": ("prior", "classifier", "posterior"),
+    "prior.network.kind": ("mlp", "unet"),
+    "posterior.network.kind": ("mlp", "unet"),
     "process.kind": ("vp", "brownian"),
     "process.schedule": ("linear", "cosine"),
     "process.variance": ("large", "small"),

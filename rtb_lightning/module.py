@@ -6,7 +6,6 @@ batched no-grad passes, then accumulate the exact gradient of the objective chun
 time (memory independent of the number of steps). Manual optimisation; DDP gradients are
 averaged once per step by one all-reduce.
 """
-import math
 
 import lightning as L
 import torch
@@ -26,10 +25,11 @@ class RTBLightningModule(L.LightningModule):
                  batch_size=500, lr=1e-3, log_z_lr=0.1, fractions=(1.0, 0.0, 0.0),
                  exploration=Schedule(0.0, 0.0), beta=Schedule(1.0, 1.0), loss_clip=0.0, kl_weight=1.0,
                  chunk_size=0, buffer: ReplayBuffer = None, log_r_min=-1e4, nonfinite="error",
-                 grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward", lr_decay=None):
+                 grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward", lr_decay=None, log_z=None):
         super().__init__()
         self.automatic_optimization = False
-        self.process, self.prior, self.posterior, self.log_z = process, prior, posterior, LogZ()
+        self.process, self.prior, self.posterior = process, prior, posterior
+        self.log_z = LogZ() if log_z is None else log_z          # scalar, or per-class (conditional)
         self.prior.requires_grad_(False).eval()
         self.reward = reward
         self.method, self.reference, self.objective = method, reference, OBJECTIVES[method]
@@ -134,17 +134,22 @@ class RTBLightningModule(L.LightningModule):
     @torch.no_grad()
     def _init_log_z(self):
         """log Z <- log E[r^beta] estimated with posterior samples (= the prior at initialisation)."""
-        b, n, parts = self.beta(0), self.log_z_init_samples, []
+        b, n, parts, conds = self.beta(0), self.log_z_init_samples, [], []
         while n > 0:
             m = min(n, self.batch_size)
             cond = self.trainer.datamodule.sample_conditions(m) if self.trainer.datamodule else None
             states, lp, lref = self.sample_scored(m, cond)
             g = self.reward_log_r(states[:, -1], cond, step=0)
             parts.append((b * g.log_r + lref - lp)[g.keep])
+            if cond is not None:
+                conds.append(cond.to(self.device)[g.keep])
             n -= m
         w = torch.cat(parts)
-        w = self.all_gather(w).reshape(-1) if self.trainer.world_size > 1 else w
-        self.log_z.initialise(float(torch.logsumexp(w, 0) - math.log(len(w))))
+        c = torch.cat(conds) if conds else None
+        if self.trainer.world_size > 1:
+            w = self.all_gather(w).reshape(-1)
+            c = None if c is None else self.all_gather(c).reshape(-1)
+        self.log_z.initialise_from(w, c)
         self.log_z_ready.fill_(True)
 
     def accumulate_gradients(self, cond, step):

@@ -1,6 +1,8 @@
 from .base import Domain
+from .digits import Digits
+from .images import ImageDomain
 from .toy2d import Toy2D
 
-DOMAINS = {"toy2d": Toy2D}
+DOMAINS = {"toy2d": Toy2D, "digits": Digits}
 
-__all__ = ["Domain", "Toy2D", "DOMAINS"]
+__all__ = ["Domain", "Toy2D", "ImageDomain", "Digits", "DOMAINS"]

@@ -1,4 +1,5 @@
 from .mlp import SinusoidalEmbedding, TimeMLP
 from .residual import Residual
+from .unet import TimeUNet
 
-__all__ = ["TimeMLP", "SinusoidalEmbedding", "Residual"]
+__all__ = ["TimeMLP", "SinusoidalEmbedding", "Residual", "TimeUNet"]
