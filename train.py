@@ -31,6 +31,11 @@ def main(argv):
 
         train_classifiers(cfg, run_dir)
         return
+    from rtb_lightning.baselines import TRAINING_FREE, run_guidance
+
+    if cfg.method.name in TRAINING_FREE:      # training-free baselines: a guidance-scale sweep, no trainer
+        run_guidance(cfg, run_dir, start)
+        return
     trainer, module, domain = build_posterior_run(cfg, run_dir, start)
     trainer.logger.log_hyperparams(_flat(OmegaConf.to_container(cfg)))
     trainer.fit(module, datamodule=domain)

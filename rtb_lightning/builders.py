@@ -110,6 +110,10 @@ def build_prior(cfg, domain, process, run_dir):
         if prior is None:
             raise ConfigError(f"domain {cfg.domain.name} has no analytic prior", "use prior.kind=trained")
         return prior
+    if cfg.prior.pretrained_path:
+        from .networks.diffusers_prior import load_diffusers_prior
+
+        return load_diffusers_prior(cfg.prior.pretrained_path, domain.event_shape, cfg.process)
     path = prior_path(cfg)
     if path.is_file():
         return load_prior(build_network(cfg.prior.network, domain), path)
@@ -172,8 +176,8 @@ def check_method(cfg):
                           "use process.kind=vp, or a reference/analytic prior")
     if m == "tb" and cfg.process.kind != "brownian":
         raise ConfigError("method=tb needs a reference process with a backward kernel", "set process.kind=brownian")
-    if m == "rl_kl" and (cfg.exploration.std > 0 or cfg.sampling.buffer > 0 or cfg.sampling.prior > 0):
-        raise ConfigError("method=rl_kl is an on-policy estimator",
+    if m in ("rl_kl", "ddpo") and (cfg.exploration.std > 0 or cfg.sampling.buffer > 0 or cfg.sampling.prior > 0):
+        raise ConfigError(f"method={m} is an on-policy estimator",
                           "set exploration.std=0 sampling.buffer=0 sampling.prior=0")
 
 

@@ -138,6 +138,7 @@ class RTBLightningModule(L.LightningModule):
         while n > 0:
             m = min(n, self.batch_size)
             cond = self.trainer.datamodule.sample_conditions(m) if self.trainer.datamodule else None
+            cond = None if cond is None else cond.to(self.device)
             states, lp, lref = self.sample_scored(m, cond)
             g = self.reward_log_r(states[:, -1], cond, step=0)
             parts.append((b * g.log_r + lref - lp)[g.keep])

@@ -25,7 +25,8 @@ class EvaluationCallback(L.Callback):
         xs, n = [], self.num_samples
         while n > 0:
             m = min(n, module.batch_size)
-            xs.append(sampler(m, self.domain.sample_conditions(m)))
+            cond = self.domain.sample_conditions(m)
+            xs.append(sampler(m, None if cond is None else cond.to(module.device)))
             n -= m
         return xs
 
