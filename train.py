@@ -36,6 +36,16 @@ def main(argv):
     if cfg.stage == "reward_model":
         train_reward_model(cfg, run_dir)
         return
+    if cfg.stage == "classifier":
+        from rtb_lightning.reward_builders import train_classifiers
+
+        train_classifiers(cfg, run_dir)
+        return
+    from rtb_lightning.baselines import TRAINING_FREE, run_guidance
+
+    if cfg.method.name in TRAINING_FREE:      # training-free baselines: a guidance-scale sweep, no trainer
+        run_guidance(cfg, run_dir, start)
+        return
     trainer, module, domain = build_posterior_run(cfg, run_dir, start)
     if ckpt is not None:
         check_compatible(module, ckpt, ckpt_path)

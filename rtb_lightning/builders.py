@@ -15,15 +15,17 @@ from .callbacks import EvaluationCallback, PreemptionCheckpoint
 from .checkpoint_io import atomic_checkpoint_io
 from .distributed import launched_by_torchrun, launcher_rank_and_world, single_process_env
 from .domains import DOMAINS
+from .domains.images import ImageDomain
 from .errors import ConfigError
 from .local_search import LocalSearch
-from .log_z import ConditionalLogZ
+from .log_z import ConditionalLogZ, LogZ
 from .module import RTBLightningModule
-from .networks import LangevinDrift, LearnedVariance, Residual, StandardNormalEps, TimeMLP, ZeroDrift
+from .networks import LangevinDrift, LearnedVariance, Residual, StandardNormalEps, TimeMLP, TimeUNet, ZeroDrift
 from .prior_cache import load_prior, prior_path, save_prior
 from .prior_module import DiffusionPriorModule
 from .processes import MaskedProcess, PinnedBrownianProcess, VPProcess
 from .replay_buffer import ReplayBuffer
+from .reward_builders import build_reward
 
 
 def resolve_run_dir(cfg) -> Path:
@@ -52,10 +54,19 @@ def build_domain(cfg, stage):
     kw = {k: v for k, v in OmegaConf.to_container(cfg.domain).items() if k != "name"}
     batch = cfg.prior.batch_size if stage == "prior" else cfg.posterior.batch_size
     cls = DOMAINS[cfg.domain.name]
-    if getattr(cls, "uses_data", False):          # domains that read a user's data file (data.path)
+    if issubclass(cls, ImageDomain):      # image domains: target classes, conditioning, data folder
+        kw.update(classes=OmegaConf.to_container(cfg.reward.classes) if cfg.reward.classes is not None else None,
+                  conditional=cfg.posterior.conditional)
+        if getattr(cls, "needs_data_path", False):
+            kw["path"] = cfg.data.path
+    elif cfg.posterior.conditional:
+        raise ConfigError(f"posterior.conditional=true needs a domain with classes; {cfg.domain.name} has none",
+                          "use domain=digits or domain=mnist")
+    if getattr(cls, "uses_data", False):          # domains that read a user's corpus file (data.path)
         kw["data"] = OmegaConf.to_container(cfg.data)
-    elif cfg.data.path:
-        raise ConfigError(f"domain {cfg.domain.name} does not read data.path", "use domain=text, or drop data.path")
+    elif cfg.data.path and not getattr(cls, "needs_data_path", False):
+        raise ConfigError(f"domain {cfg.domain.name} does not read data.path",
+                          "use domain=mnist (IDX folder) or domain=text (corpus file), or drop data.path")
     return cls(batch_size=batch, stage=stage, **kw)
 
 
@@ -76,10 +87,22 @@ def build_process(cfg, domain):
     return PinnedBrownianProcess(domain.event_shape, p.num_steps, p.t_scale, cfg.sampler.log_var_range)
 
 
-def build_network(net_cfg, domain, zero_init=False, role="prior"):
-    if hasattr(domain, "build_network"):          # domains with their own architecture (tokens)
+def build_network(net_cfg, domain, zero_init=False, role="prior", num_classes=0):
+    """network.kind: mlp (TimeMLP, any event shape) | unet (TimeUNet, images (C, H, W)); token domains
+    build their own (transformers)."""
+    if hasattr(domain, "build_network"):
         return domain.build_network(net_cfg, zero_init=zero_init, role=role)
+    if net_cfg.kind == "unet":
+        if len(domain.event_shape) != 3:
+            raise ConfigError(f"network.kind=unet needs images (C, H, W); domain {domain.name} has event shape "
+                              f"{tuple(domain.event_shape)}", "use network.kind=mlp for vectors")
+        try:
+            return TimeUNet(domain.event_shape, net_cfg.channels, tuple(net_cfg.channel_mult), net_cfg.time_dim,
+                            num_classes=num_classes, zero_init=zero_init)
+        except ValueError as e:
+            raise ConfigError(str(e), "change network.channel_mult (fewer levels) or the image size") from None
     return TimeMLP(domain.event_shape, net_cfg.hidden, net_cfg.layers, net_cfg.time_dim, zero_init=zero_init,
+                   num_classes=num_classes,
                    fourier_features=net_cfg.fourier_features, fourier_scale=net_cfg.fourier_scale)
 
 
@@ -145,6 +168,10 @@ def build_prior(cfg, domain, process, run_dir):
         if prior is None:
             raise ConfigError(f"domain {cfg.domain.name} has no analytic prior", "use prior.kind=trained")
         return prior
+    if cfg.prior.pretrained_path:
+        from .networks.diffusers_prior import load_diffusers_prior
+
+        return load_diffusers_prior(cfg.prior.pretrained_path, domain.event_shape, cfg.process)
     path = prior_path(cfg)
     if path.is_file():
         return load_prior(build_network(cfg.prior.network, domain), path, domain)
@@ -173,14 +200,18 @@ def wait_for_file(path, timeout_s):
 
 
 def build_posterior(cfg, prior, domain, process):
+    classes = domain.num_classes if cfg.posterior.conditional else 0
     if cfg.posterior.init == "copy":
         if not any(True for _ in prior.parameters()):
             raise ConfigError("posterior.init=copy needs a prior with parameters (a network)",
                               "use posterior.init=residual with an analytic prior")
+        if classes:
+            return conditional_copy(cfg, prior, domain, classes)
         post = copy.deepcopy(prior)
         post.requires_grad_(True)
         return post
-    correction = build_network(cfg.posterior.network, domain, zero_init=True, role="posterior")
+    correction = build_network(cfg.posterior.network, domain, zero_init=True, role="posterior",
+                               num_classes=classes)
     if cfg.sampler.langevin:
         correction = LangevinDrift(correction, domain.log_reward, domain.event_shape, cfg.sampler.langevin_clip,
                                    cfg.posterior.network.time_dim, cfg.posterior.network.hidden)
@@ -188,6 +219,19 @@ def build_posterior(cfg, prior, domain, process):
     if cfg.sampler.learned_variance:
         post = LearnedVariance(post, build_network(cfg.posterior.network, domain, zero_init=True))
     return post
+
+
+def conditional_copy(cfg, prior, domain, num_classes):
+    """The prior's architecture with a class input, initialised from the prior's weights; the class
+    embedding starts at zero, so the copy's output equals the prior's for every class."""
+    post = build_network(cfg.prior.network, domain, num_classes=num_classes)
+    missing, unexpected = post.load_state_dict(prior.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("cond.") for k in missing):
+        raise ConfigError("posterior.init=copy with posterior.conditional=true needs a prior built from prior.network",
+                          "use posterior.init=residual")
+    torch.nn.init.zeros_(post.cond.weight)
+    return post.requires_grad_(True)
+
 
 
 def build_local_search(cfg, domain):
@@ -221,9 +265,10 @@ def build_module(cfg, domain, process, prior, posterior, failure_dir=None):
 
 
 def build_log_z(cfg, domain):
-    """posterior.log_z: scalar (one value) or network (log Z(cond), amortised over conditions)."""
+    """posterior.log_z: scalar (one value; a per-class table for posterior.conditional=true) or network
+    (log Z(cond), amortised over conditions)."""
     if cfg.posterior.log_z == "scalar":
-        return None
+        return LogZ(domain.num_classes) if cfg.posterior.conditional else None
     if not hasattr(domain, "log_z_network"):
         raise ConfigError(f"posterior.log_z=network needs a conditional domain; {cfg.domain.name} has none",
                           "use posterior.log_z=scalar")
@@ -256,8 +301,8 @@ def check_method(cfg):
     if cfg.sampler.local_search and cfg.sampling.buffer <= 0:
         raise ConfigError("sampler.local_search pushes samples into the replay buffer, but sampling.buffer=0 never trains on them",
                           "set sampling.buffer (e.g. 0.5)")
-    if m == "rl_kl" and (cfg.exploration.std > 0 or cfg.sampling.buffer > 0 or cfg.sampling.prior > 0):
-        raise ConfigError("method=rl_kl is an on-policy estimator",
+    if m in ("rl_kl", "ddpo") and (cfg.exploration.std > 0 or cfg.sampling.buffer > 0 or cfg.sampling.prior > 0):
+        raise ConfigError(f"method={m} is an on-policy estimator",
                           "set exploration.std=0 sampling.buffer=0 sampling.prior=0")
 
 
@@ -266,6 +311,7 @@ def build_posterior_run(cfg, run_dir, start_time=None):
     check_method(cfg)
     domain = build_domain(cfg, "posterior")
     process = build_process(cfg, domain)
+    build_reward(cfg, domain, run_dir)     # classifiers are trained or loaded before the prior: errors surface first
     prior = build_prior(cfg, domain, process, run_dir)
     if hasattr(domain, "prepare"):                # a learned reward (text: the AR model), cached like the prior
         domain.prepare(cfg, run_dir, _reward_trainer_factory(cfg, run_dir))

@@ -6,7 +6,6 @@ batched no-grad passes, then accumulate the exact gradient of the objective chun
 time (memory independent of the number of steps). Manual optimisation; DDP gradients are
 averaged once per step by one all-reduce.
 """
-import math
 
 import lightning as L
 import torch
@@ -153,17 +152,23 @@ class RTBLightningModule(L.LightningModule):
     @torch.no_grad()
     def _init_log_z(self):
         """log Z <- log E[r^beta] estimated with posterior samples (= the prior at initialisation)."""
-        b, n, parts = self.beta(0), self.log_z_init_samples, []
+        b, n, parts, conds = self.beta(0), self.log_z_init_samples, [], []
         while n > 0:
             m = min(n, self.batch_size)
             cond = self.trainer.datamodule.sample_conditions(m) if self.trainer.datamodule else None
+            cond = None if cond is None else cond.to(self.device)
             states, lp, lref = self.sample_scored(m, cond)
             g = self.reward_log_r(states[:, -1], cond, step=0)
             parts.append((b * g.log_r + lref - lp)[g.keep])
+            if cond is not None:
+                conds.append(cond.to(self.device)[g.keep])
             n -= m
         w = torch.cat(parts)
-        w = self.all_gather(w).reshape(-1) if self.trainer.world_size > 1 else w
-        self.log_z.initialise(float(torch.logsumexp(w, 0) - math.log(len(w))))
+        c = torch.cat(conds) if conds else None
+        if self.trainer.world_size > 1:
+            w = self.all_gather(w).reshape(-1)
+            c = None if c is None else self.all_gather(c).flatten(0, 1)
+        self.log_z.initialise_from(w, c)
         self.log_z_ready.fill_(True)
 
     @torch.no_grad()
@@ -202,9 +207,9 @@ class RTBLightningModule(L.LightningModule):
         # Drawn here, not in the data loader: the loader prefetches, so its RNG use would not line up
         # with the checkpointed RNG state and a resumed run would diverge.
         dm = self.trainer.datamodule if self._trainer is not None else None
-        if dm is not None and hasattr(dm, "sample_conditions"):
-            return dm.sample_conditions(self.batch_size)
-        return batch if batch is not None and batch.numel() else None
+        cond = dm.sample_conditions(self.batch_size) if dm is not None and hasattr(dm, "sample_conditions") \
+            else (batch if batch is not None and batch.numel() else None)
+        return None if cond is None else cond.to(self.device)
 
     def on_train_batch_start(self, batch, batch_idx):
         self.restore_pending_rng()

@@ -56,5 +56,11 @@ def rl_kl(log_pf, log_ref, log_r, log_z=None, beta=1.0, kl_weight=1.0, **_):
     return -(adv * log_pf).mean()
 
 
-OBJECTIVES = {"rtb": rtb, "tb": tb, "vargrad": vargrad, "rl_kl": rl_kl}
+def ddpo(log_pf, log_ref, log_r, log_z=None, beta=1.0, **_):
+    """DDPO-style policy gradient: REINFORCE on beta log r alone (no KL to the prior; trajectory-level,
+    without PPO's per-step clipped ratios). Maximises reward, so it may collapse to few modes."""
+    return rl_kl(log_pf, log_ref, log_r, log_z, beta, kl_weight=0.0)
+
+
+OBJECTIVES = {"rtb": rtb, "tb": tb, "vargrad": vargrad, "rl_kl": rl_kl, "ddpo": ddpo}
 LEARNS_LOG_Z = {"rtb", "tb"}

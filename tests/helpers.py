@@ -15,9 +15,10 @@ def tiny_net(event_shape=(2,), **kw):
     return TimeMLP(event_shape, **kw)
 
 
-def run_train(args, cwd=REPO, timeout=600):
+def run_train(args, cwd=REPO, timeout=600, env_extra=None):
     """Run `python train.py ARGS` as a subprocess; returns the CompletedProcess (text mode)."""
     env = {k: v for k, v in os.environ.items() if k != "RTB_RUN_DIR"}
+    env.update(env_extra or {})
     env.setdefault("PYTHONWARNINGS", "ignore")
     # One intra-op thread per process: the networks are tiny, and on a busy 2-core machine (CI,
     # DDP's two ranks) spinning thread pools make runs many times slower.

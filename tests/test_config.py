@@ -19,7 +19,7 @@ BAD = [
     (["process.num_steps=true"], ["process.num_steps", "expected int"]),
     (["trainer.enable_progress_bar=3"], ["trainer.enable_progress_bar", "expected bool"]),
     (["domain=nope"], ["unknown domain 'nope'", "toy2d"]),
-    (["method=nope"], ["unknown method 'nope'", "rl_kl", "rtb", "tb", "vargrad"]),
+    (["method=nope"], ["unknown method 'nope'", "rl_kl", "rtb", "tb", "vargrad", "dps", "cg", "ddpo"]),
     (["stage=foo"], ["stage='foo'", "prior", "posterior"]),
     (["process.kind=ode"], ["process.kind", "vp", "brownian"]),
     (["prior.kind=magic"], ["prior.kind", "trained", "analytic"]),

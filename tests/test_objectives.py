@@ -13,7 +13,7 @@ def _batch(b=B):
 
 
 def test_registry():
-    assert set(OBJECTIVES) == {"rtb", "tb", "vargrad", "rl_kl"}
+    assert set(OBJECTIVES) == {"rtb", "tb", "vargrad", "rl_kl", "ddpo"}
     assert LEARNS_LOG_Z == {"rtb", "tb"}
 
 
@@ -200,3 +200,11 @@ def test_rl_kl_has_zero_gradient_at_the_rtb_optimum():
     lpf = (log_ref + log_r - 0.4).requires_grad_(True)
     rl_kl(lpf, log_ref, log_r).backward()
     assert lpf.grad.abs().max().item() < 1e-12
+
+
+def test_ddpo_is_rl_kl_without_kl():
+    log_pf, log_ref, log_r = _batch()
+    lp = log_pf.clone().requires_grad_(True)
+    OBJECTIVES["ddpo"](lp, log_ref, log_r, beta=2.0).backward()
+    want = -(2.0 * log_r - (2.0 * log_r).mean()) / len(log_r)
+    assert torch.allclose(lp.grad, want, atol=1e-6)

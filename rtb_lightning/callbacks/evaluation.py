@@ -25,7 +25,8 @@ class EvaluationCallback(L.Callback):
         xs, n = [], self.num_samples
         while n > 0:
             m = min(n, module.batch_size)
-            xs.append(sampler(m, self.domain.sample_conditions(m)))
+            cond = self.domain.sample_conditions(m)
+            xs.append(sampler(m, None if cond is None else cond.to(module.device)))
             n -= m
         return xs
 
@@ -40,9 +41,10 @@ class EvaluationCallback(L.Callback):
 
         parts = self._samples(module, post)
         x, log_pf, log_ref, log_r = (torch.cat([p[i] for p in parts]) for i in range(4))
+        cond = None if parts[0][4] is None else torch.cat([p[4] for p in parts])
         elbo, iw, kl = log_z_estimates(log_pf, log_ref, log_r, beta)
-        metrics = {**self.domain.evaluate(x), "mean_log_r": log_r.mean().item(),
-                   "log_z": module.log_z().mean().item(), "log_z_elbo": elbo, "log_z_iw": iw,
+        metrics = {**self.domain.evaluate(x, cond), "mean_log_r": log_r.mean().item(),
+                   "log_z": module.log_z(cond, len(x)).mean().item(), "log_z_elbo": elbo, "log_z_iw": iw,
                    "kl_post_prior": kl, **self.domain.evaluate_sampler(module, log_pf, log_ref, log_r)}
         return x, metrics
 
@@ -71,9 +73,10 @@ class EvaluationCallback(L.Callback):
     def on_fit_start(self, trainer, module):
         if trainer.is_global_zero:
             with torch.no_grad():
-                self.prior_x = torch.cat(self._samples(
-                    module, lambda m, c: module.process.sample(module.prior, m, c)[0][:, -1]))
-            self.prior_metrics = self.domain.evaluate(self.prior_x)
+                parts = self._samples(module, lambda m, c: (module.process.sample(module.prior, m, c)[0][:, -1], c))
+            self.prior_x = torch.cat([p[0] for p in parts])
+            cond = None if parts[0][1] is None else torch.cat([p[1] for p in parts])
+            self.prior_metrics = self.domain.evaluate(self.prior_x, cond)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         step = trainer.global_step
@@ -86,7 +89,8 @@ class EvaluationCallback(L.Callback):
         if trainer.world_size == 1:
             return {}
         probe = getattr(module, "last_fresh", torch.zeros(0, device=module.device)).flatten()
-        rows = module.all_gather(torch.cat([module.log_z().reshape(1), probe.to(module.device)]))
+        summary = torch.cat([p.reshape(-1) for p in module.log_z.parameters()]).mean()   # any log Z form
+        rows = module.all_gather(torch.cat([summary.reshape(1), probe.to(module.device)]))
         distinct = all(not torch.equal(rows[i, 1:], rows[j, 1:])
                        for i in range(len(rows)) for j in range(i + 1, len(rows)))
         return {"world_size": trainer.world_size, "log_z_spread_across_ranks": (rows[:, 0].max() - rows[:, 0].min()).item(),

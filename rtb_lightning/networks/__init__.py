@@ -3,5 +3,7 @@ from .learned_variance import LearnedVariance
 from .mlp import SinusoidalEmbedding, TimeMLP
 from .reference import StandardNormalEps, ZeroDrift
 from .residual import Residual
+from .unet import TimeUNet
 
-__all__ = ["TimeMLP", "SinusoidalEmbedding", "Residual", "LangevinDrift", "LearnedVariance", "StandardNormalEps", "ZeroDrift"]
+__all__ = ["TimeMLP", "TimeUNet", "SinusoidalEmbedding", "Residual", "LangevinDrift", "LearnedVariance",
+           "StandardNormalEps", "ZeroDrift"]
