@@ -78,17 +78,18 @@ def build_reward(cfg, domain, run_dir):
     if image:
         if reward is not None:
             domain.set_reward(reward)
-        domain.evaluator = ImageEvaluator(build_classifier(cfg, domain, "eval", run_dir), domain.real_images,
-                                          domain.classes, domain.log_reward)
         probe = domain.prior_data(4)
     elif reward is not None:
         domain.log_reward = reward     # instance attribute: overrides the class's reward
         probe = domain.prior_data(4) if _has_data(domain) else None
     else:
         return
-    if probe is not None:
+    if probe is not None:              # before the evaluation classifier is trained: errors surface first
         cond = domain.sample_conditions(len(probe))
         check_reward(domain.log_reward, probe, cond, name=f"reward {cfg.reward.target or domain.name}")
+    if image:
+        domain.evaluator = ImageEvaluator(build_classifier(cfg, domain, "eval", run_dir), domain.real_images,
+                                          domain.classes, domain.log_reward)
 
 
 def _has_data(domain):

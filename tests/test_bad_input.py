@@ -44,6 +44,13 @@ def _mismatched_cached_prior(tmp):
     return args
 
 
+def _reward_with_wrong_shape(tmp):
+    """A reward by import path that returns two numbers per sample."""
+    (tmp / "shape_reward_mod.py").write_text("import torch\n\ndef two_columns(x):\n    return torch.zeros(len(x), 2)\n")
+    sys.path.insert(0, str(tmp))
+    return ["domain=digits", "reward.target=shape_reward_mod:two_columns", "prior.kind=trained"]
+
+
 CASES = {
     # name: (argv or a function(tmp) -> argv, substrings of the message)
     "unknown key": (["trainer.max_step=5"], ["unknown config key 'trainer.max_step'", "trainer.max_steps"]),
@@ -59,6 +66,12 @@ CASES = {
     "copy of an analytic prior": (["posterior.init=copy"], ["posterior.init=copy needs a prior with parameters"]),
     "tb without backward kernel": (["method=tb", "process.kind=vp"], ["method=tb needs"]),
     "on-policy baseline off-policy": (["method=rl_kl", "sampling.buffer=0.5"], ["rl_kl is an on-policy"]),
+    "missing data path": (["domain=mnist", "data.path=/nonexistent/mnist", "prior.kind=trained"],
+                          ["data.path=/nonexistent/mnist is not a folder"]),
+    "data path for a domain without data": (["data.path=/tmp"], ["does not read data.path"]),
+    "reward cannot be imported": (["domain=digits", "reward.target=no_such_pkg.rewards:score", "prior.kind=trained"],
+                                  ["cannot import module 'no_such_pkg.rewards'"]),
+    "reward output of the wrong shape": (_reward_with_wrong_shape, ["returned (4, 2) for a batch of 4"]),
 }
 
 
