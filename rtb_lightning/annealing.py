@@ -22,3 +22,13 @@ class Schedule:
         if self.shape == "cosine":
             frac = 0.5 * (1 - math.cos(math.pi * frac))
         return self.start + frac * (self.end - self.start)
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int):
+    """LR factor: linear warm-up, then cosine decay to zero at total_steps (supervised pre-training)."""
+    def factor(step):
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        frac = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return 0.5 * (1 + math.cos(math.pi * frac))
+    return factor

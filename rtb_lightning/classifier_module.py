@@ -4,11 +4,12 @@ Half of every batch is noised with Gaussian noise of std U(0, noise_max): the re
 terminals x (t = 0), but posterior and guidance samples are often slightly off the data manifold,
 and classifier guidance evaluates it at noisy states.
 """
-import math
 
 import lightning as L
 import torch
 from torch.nn import functional as F
+
+from .annealing import warmup_cosine
 
 
 def noise_half(x, noise_max):
@@ -35,13 +36,8 @@ class ClassifierModule(L.LightningModule):
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=1e-4)
 
-        def factor(step):
-            if step < self.warmup_steps:
-                return (step + 1) / self.warmup_steps
-            frac = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
-            return 0.5 * (1 + math.cos(math.pi * frac))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        # linear warm-up, then cosine decay to zero: sharp modes at the end
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(self.warmup_steps, self.total_steps))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 

@@ -1,8 +1,9 @@
 """DiffusionPriorModule: trains a prior network on a domain's data with the DDPM objective."""
-import math
 
 import lightning as L
 import torch
+
+from .annealing import warmup_cosine
 
 
 class DiffusionPriorModule(L.LightningModule):
@@ -20,11 +21,6 @@ class DiffusionPriorModule(L.LightningModule):
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.net.parameters(), lr=self.lr)
 
-        def factor(step):   # linear warm-up, then cosine decay to zero: sharp modes at the end
-            if step < self.warmup_steps:
-                return (step + 1) / self.warmup_steps
-            frac = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
-            return 0.5 * (1 + math.cos(math.pi * frac))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        # linear warm-up, then cosine decay to zero: sharp modes at the end
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(self.warmup_steps, self.total_steps))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
