@@ -11,10 +11,9 @@ import lightning as L
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from . import rng_state
+from . import rng_state, training_state
 from .annealing import Schedule
 from .distributed import gather_objects
-from .errors import UserError
 from .gradient import all_reduce_gradients, chunked_backward
 from .log_z import LogZ
 from .nonfinite_steps import NonFiniteSteps
@@ -266,35 +265,9 @@ class RTBLightningModule(L.LightningModule):
         self.log("log_z", v[1], prog_bar=True)
         self.log("loss", v[0], prog_bar=True)
 
-    # ---- checkpoints: the frozen prior is rebuilt from its own source, never re-saved ----
+    # ---- checkpoints (training_state.py): no prior, per-rank buffers and RNG streams ----
     def on_save_checkpoint(self, checkpoint):
-        bad = [k for k, v in checkpoint["state_dict"].items() if v.is_floating_point() and not torch.isfinite(v).all()]
-        if bad:   # steps with non-finite gradients are never applied, so this is a bug: refuse to write it
-            raise UserError(f"refusing to save a checkpoint with non-finite parameters: {', '.join(bad[:5])}",
-                            "the previous checkpoint is intact; resume from it with ckpt_path=last")
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("prior.")}
-        # Per-rank state (collective: every rank runs this hook when a checkpoint is saved).
-        per_rank = gather_objects({"buffer": self.buffer.state_dict(), "rng": rng_state.capture()})
-        checkpoint["replay_buffer"] = [r["buffer"] for r in per_rank]
-        checkpoint["rng_states"] = [r["rng"] for r in per_rank]
-        checkpoint["nonfinite_steps"] = self.nonfinite_steps.state_dict()
-        if self.local_search is not None:
-            checkpoint["local_search"] = self.local_search.state_dict()
+        training_state.pack(self, checkpoint)
 
     def on_load_checkpoint(self, checkpoint):
-        checkpoint["state_dict"].update({f"prior.{k}": v for k, v in self.prior.state_dict().items()})
-        rank = self.global_rank if self._trainer is not None else 0
-        buffers = checkpoint.get("replay_buffer")
-        if isinstance(buffers, dict):            # single-process checkpoints of earlier versions
-            buffers = [buffers]
-        if buffers:
-            self.buffer.load_state_dict(buffers[rank % len(buffers)])
-        rngs = checkpoint.get("rng_states") or []
-        # Restored at the next training batch: Lightning draws random numbers while it sets up the loop.
-        # A different world size cannot replay the old streams; ranks then keep their fresh seeds.
-        self._pending_rng = rngs[rank] if rank < len(rngs) and self._trainer is not None and \
-            len(rngs) == self.trainer.world_size else None
-        if "nonfinite_steps" in checkpoint:
-            self.nonfinite_steps.load_state_dict(checkpoint["nonfinite_steps"])
-        if self.local_search is not None and "local_search" in checkpoint:
-            self.local_search.load_state_dict(checkpoint["local_search"])
+        self._pending_rng = training_state.unpack(self, checkpoint)
