@@ -225,7 +225,9 @@ class RTBLightningModule(L.LightningModule):
         params = [p for g in opt.optimizer.param_groups for p in g["params"]]
         all_reduce_gradients(params)
         loss_finite = bool(torch.isfinite(loss))
-        finite = loss_finite and all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None)
+        grads = [p.grad for p in params if p.grad is not None]
+        # One device sync for all gradients (not one per parameter tensor).
+        finite = loss_finite and (not grads or bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()))
         if finite:
             if self.grad_clip:
                 torch.nn.utils.clip_grad_norm_(self.posterior.parameters(), self.grad_clip)

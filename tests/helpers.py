@@ -25,3 +25,8 @@ def run_train(args, cwd=REPO, timeout=600, env_extra=None):
     env.setdefault("OMP_NUM_THREADS", "1")
     return subprocess.run([sys.executable, "train.py", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def check_ok(proc):
+    """Assert a train.py subprocess exited 0, showing the ends of its output otherwise."""
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .helpers import run_train
+from .helpers import check_ok, run_train
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("sklearn")
@@ -17,9 +17,6 @@ TINY = ["domain=digits", "prior.steps=400", "prior.batch_size=64", "prior.networ
         "eval.num_samples=300", "eval.every_n_steps=15", "posterior.log_z_init_samples=64",
         "trainer.enable_progress_bar=false", "posterior.lr=0.005"]
 
-
-def _check(proc):
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +32,7 @@ def test_digits_posterior_beats_the_prior(tmp_path, cache):
     run = tmp_path / "run"
     proc = run_train([*TINY, "trainer.max_steps=40", "reward.target=ink_reward:ink", f"run_dir={run}",
                       f"cache_dir={cache}"], env_extra={"PYTHONPATH": str(tmp_path)})
-    _check(proc)
+    check_ok(proc)
     m = json.loads((run / "metrics.json").read_text())
     for k in ("mean_log_r", "eval_accuracy", "fid", "diversity", "log_z"):
         assert isinstance(m[k], float), k
@@ -47,17 +44,17 @@ def test_digits_posterior_beats_the_prior(tmp_path, cache):
 
 def test_digits_conditional_posterior_and_baselines(tmp_path, cache):
     run = tmp_path / "cond"
-    _check(run_train([*TINY, "posterior.conditional=true", "trainer.max_steps=10", f"run_dir={run}",
+    check_ok(run_train([*TINY, "posterior.conditional=true", "trainer.max_steps=10", f"run_dir={run}",
                       f"cache_dir={cache}"]))
     m = json.loads((run / "metrics.json").read_text())
     assert {f"eval_accuracy_c{c}" for c in range(10)} <= set(m) and "fid_c3" in m and "mean_log_r_c3" in m
     run = tmp_path / "dps"
     proc = run_train([*TINY, "method=dps", "method.guidance_scales=[0,2]", f"run_dir={run}", f"cache_dir={cache}"])
-    _check(proc)
+    check_ok(proc)
     m = json.loads((run / "metrics.json").read_text())
     assert [r["scale"] for r in m["sweep"]] == [0.0, 2.0]
     assert m["sweep"][1]["mean_log_r"] > m["sweep"][0]["mean_log_r"]
     assert (run / "samples_scale2.png").is_file()
     run = tmp_path / "ddpo"
-    _check(run_train([*TINY, "method=ddpo", "trainer.max_steps=3", f"run_dir={run}", f"cache_dir={cache}"]))
+    check_ok(run_train([*TINY, "method=ddpo", "trainer.max_steps=3", f"run_dir={run}", f"cache_dir={cache}"]))
     assert (run / "metrics.json").is_file()

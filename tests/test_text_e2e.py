@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from .helpers import run_train
+from .helpers import check_ok, run_train
 
 pytestmark = pytest.mark.slow
 
@@ -17,9 +17,6 @@ SMALL = ["domain=text", "domain.num_stories=2000", "domain.num_eval=40", "domain
          "posterior.log_z_init_samples=64", "trainer.enable_progress_bar=false", "seed=1"]
 
 
-def _check(proc):
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
-
 
 def test_short_text_run_raises_the_reward_over_the_prior(tmp_path):
     run = tmp_path / "run"
@@ -28,7 +25,7 @@ def test_short_text_run_raises_the_reward_over_the_prior(tmp_path):
     # about the pipeline rather than the tail of that spread; bench/text.py reports all seeds.
     proc = run_train([*SMALL, "trainer.max_steps=150", "eval.every_n_steps=75",
                       f"run_dir={run}", f"cache_dir={tmp_path / 'cache'}"])
-    _check(proc)
+    check_ok(proc)
     m = json.loads((run / "metrics.json").read_text())
     for k in ("bleu4", "gleu4", "mean_log_r", "log_z", "distinct_2", "prior_bleu4", "prior_mean_log_r",
               "best_of_4_bleu4", "best_of_4_mean_log_r"):
@@ -55,7 +52,7 @@ def test_short_text_run_raises_the_reward_over_the_prior(tmp_path):
     assert len(list((tmp_path / "cache").glob("text-reward-*.pt"))) == 1
     again = run_train([*SMALL, "trainer.max_steps=1", "eval.every_n_steps=0", f"run_dir={tmp_path / 'run2'}",
                        f"cache_dir={tmp_path / 'cache'}"])
-    _check(again)
+    check_ok(again)
     assert "no cached" not in again.stdout
 
 
@@ -76,10 +73,10 @@ def test_user_csv_corpus_and_a_stale_tokenizer(tmp_path):
             "prior.steps=5", "prior.network.hidden=16", "posterior.network.hidden=16", "process.num_steps=2",
             "posterior.log_z_init_samples=8", "posterior.batch_size=8", "trainer.max_steps=2",
             "eval.every_n_steps=0", "trainer.enable_progress_bar=false", f"cache_dir={tmp_path / 'cache'}"]
-    _check(run_train([*tiny, "stage=reward_model", f"run_dir={tmp_path / 'rm'}"]))
-    _check(run_train([*tiny, "stage=prior", f"run_dir={tmp_path / 'pr'}"]))
+    check_ok(run_train([*tiny, "stage=reward_model", f"run_dir={tmp_path / 'rm'}"]))
+    check_ok(run_train([*tiny, "stage=prior", f"run_dir={tmp_path / 'pr'}"]))
     proc = run_train([*tiny, f"run_dir={tmp_path / 'post'}"])
-    _check(proc)
+    check_ok(proc)
     assert "no cached" not in proc.stdout
     m = json.loads((tmp_path / "post" / "metrics.json").read_text())
     assert m["num_eval_stories"] == 4 and 0.0 <= m["bleu4"] <= 1.0

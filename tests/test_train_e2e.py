@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from .helpers import run_train
+from .helpers import check_ok, run_train
 
 pytestmark = pytest.mark.slow
 
@@ -14,14 +14,11 @@ ANALYTIC_SHORT = ["prior.kind=analytic", "posterior.init=residual", "trainer.max
                   "eval.every_n_steps=20", "posterior.log_z_init_samples=256", "trainer.enable_progress_bar=false"]
 
 
-def _check(proc):
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
-
 
 def test_short_posterior_run_beats_the_prior(tmp_path):
     run = tmp_path / "run"
     proc = run_train([*ANALYTIC_SHORT, f"run_dir={run}", f"cache_dir={tmp_path / 'cache'}"])
-    _check(proc)
+    check_ok(proc)
     metrics = json.loads((run / "metrics.json").read_text())
     for k in METRIC_KEYS:
         assert k in metrics and isinstance(metrics[k], float), k
@@ -57,14 +54,14 @@ def test_prior_is_trained_once_then_reused_from_cache(tmp_path):
     cache = tmp_path / "cache"
 
     first = run_train([*common, f"run_dir={tmp_path / 'r1'}", f"cache_dir={cache}"])
-    _check(first)
+    check_ok(first)
     assert "no cached prior" in first.stdout                   # trained the first time
     cached = list(cache.glob("toy2d-prior-*.pt"))
     assert len(cached) == 1
     blob = cached[0].read_bytes()
 
     second = run_train([*common, f"run_dir={tmp_path / 'r2'}", f"cache_dir={cache}"])
-    _check(second)
+    check_ok(second)
     assert "no cached prior" not in second.stdout              # reused, not retrained
     assert cached[0].read_bytes() == blob
     assert (tmp_path / "r2" / "metrics.json").is_file()
@@ -72,6 +69,6 @@ def test_prior_is_trained_once_then_reused_from_cache(tmp_path):
     # `stage=prior` writes the same cache entry that a posterior run looks up
     cache2 = tmp_path / "cache2"
     staged = run_train([*common, "stage=prior", f"run_dir={tmp_path / 'p'}", f"cache_dir={cache2}"])
-    _check(staged)
+    check_ok(staged)
     assert [p.name for p in cache2.glob("toy2d-prior-*.pt")] == [cached[0].name]
     assert (tmp_path / "p" / "config.yaml").is_file()
