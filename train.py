@@ -12,8 +12,8 @@ def main(argv):
     start = time.time()
     import lightning as L
 
-    from rtb_lightning.builders import (build_posterior_run, resolve_run_dir, set_cpu_threads, train_prior,
-                                        train_reward_model)
+    from rtb_lightning.builders import (build_posterior_run, make_dataset, resolve_run_dir, set_cpu_threads,
+                                        train_critic_stage, train_prior, train_reward_model)
     from rtb_lightning.checkpoint_io import atomic_write_text
     from rtb_lightning.config import load_config
     from rtb_lightning.resume import check_compatible, resolve_checkpoint
@@ -35,6 +35,12 @@ def main(argv):
         return
     if cfg.stage == "reward_model":
         train_reward_model(cfg, run_dir)
+        return
+    if cfg.stage == "dataset":
+        make_dataset(cfg)
+        return
+    if cfg.stage == "critic":
+        train_critic_stage(cfg, run_dir)
         return
     if cfg.stage == "classifier":
         from rtb_lightning.reward_builders import train_classifiers

@@ -64,6 +64,8 @@ def build_domain(cfg, stage):
                           "use domain=digits or domain=mnist")
     if getattr(cls, "uses_data", False):          # domains that read a user's corpus file (data.path)
         kw["data"] = OmegaConf.to_container(cfg.data)
+    if getattr(cls, "uses_cache_dir", False):     # domains that cache what they generate (control: the dataset)
+        kw["cache_dir"] = cfg.cache_dir
     elif cfg.data.path and not getattr(cls, "needs_data_path", False):
         raise ConfigError(f"domain {cfg.domain.name} does not read data.path",
                           "use domain=mnist (IDX folder) or domain=text (corpus file), or drop data.path")
@@ -150,9 +152,34 @@ def train_reward_model(cfg, run_dir):
     return train(cfg, domain, run_dir, _reward_trainer_factory(cfg, run_dir))
 
 
-def _reward_trainer_factory(cfg, run_dir):
-    return lambda max_steps: build_trainer(cfg, run_dir, subdir="reward_model/", max_steps=max_steps,
+def _reward_trainer_factory(cfg, run_dir, subdir="reward_model/"):
+    return lambda max_steps: build_trainer(cfg, run_dir, subdir=subdir, max_steps=max_steps,
                                            enable_checkpointing=False, devices=1, num_nodes=1, strategy="auto")
+
+
+def _control_domain(cfg, stage):
+    domain = build_domain(cfg, stage)
+    if not hasattr(domain, "critic_cfg"):
+        raise ConfigError(f"stage={stage} is for offline RL domains; {cfg.domain.name} is not one",
+                          "use domain=pendulum or domain=offline_rl")
+    return domain
+
+
+def make_dataset(cfg):
+    """stage=dataset: load (or generate and cache) the offline dataset and print what it holds."""
+    domain = _control_domain(cfg, "dataset")
+    d = domain.data
+    print(f"[rtb] {domain.env_id}: {len(d)} transitions, observations {d.obs_dim}-d, actions {d.act_dim}-d, "
+          f"mean reward {d.rewards.mean().item():.3f}, {int(d.terminals.sum())} terminals, {int(d.timeouts.sum())} timeouts")
+    return domain
+
+
+def train_critic_stage(cfg, run_dir):
+    """stage=critic: IQL (expectile V, twin Q by TD, the AWR baseline policy), trained and cached."""
+    from .control.critic import train_critic
+
+    domain = _control_domain(cfg, "critic")
+    return train_critic(cfg, domain, run_dir, _reward_trainer_factory(cfg, run_dir, "critic/"))
 
 
 def reference_prior(process):
@@ -314,7 +341,7 @@ def build_posterior_run(cfg, run_dir, start_time=None):
     build_reward(cfg, domain, run_dir)     # classifiers are trained or loaded before the prior: errors surface first
     prior = build_prior(cfg, domain, process, run_dir)
     if hasattr(domain, "prepare"):                # a learned reward (text: the AR model), cached like the prior
-        domain.prepare(cfg, run_dir, _reward_trainer_factory(cfg, run_dir))
+        domain.prepare(cfg, run_dir, _reward_trainer_factory(cfg, run_dir, getattr(domain, "prepare_subdir", "reward_model/")))
     posterior = build_posterior(cfg, prior, domain, process)
     module = build_module(cfg, domain, process, prior, posterior, failure_dir=str(run_dir))
     make_eval = getattr(domain, "evaluation_callback", None)

@@ -17,7 +17,7 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("domain", "method")
 UNION_KEYS = {"trainer.devices": (int, str, list), "trainer.strategy": (str,), "trainer.accelerator": (str,)}
 CHOICES = {
-    "stage": ("prior", "classifier", "posterior", "reward_model"),
+    "stage": ("prior", "classifier", "posterior", "reward_model", "dataset", "critic"),
     "prior.network.kind": ("mlp", "unet"),
     "posterior.network.kind": ("mlp", "unet"),
     "process.kind": ("vp", "brownian", "masked"),

@@ -1,4 +1,5 @@
 from .base import Domain
+from .control import ControlDomain, OfflineRL
 from .digits import Digits
 from .energies import ENERGIES, EnergyDomain
 from .images import ImageDomain
@@ -7,6 +8,7 @@ from .mnist import MNIST
 from .text import TextDomain
 from .toy2d import Toy2D
 
-DOMAINS = {"toy2d": Toy2D, "digits": Digits, "mnist": MNIST, "text": TextDomain, "latent": Latent, **ENERGIES}
+DOMAINS = {"toy2d": Toy2D, "digits": Digits, "mnist": MNIST, "text": TextDomain, "latent": Latent,
+           "pendulum": ControlDomain, "offline_rl": OfflineRL, **ENERGIES}
 
-__all__ = ["Domain", "Digits", "EnergyDomain", "ImageDomain", "Latent", "MNIST", "TextDomain", "Toy2D", "DOMAINS"]
+__all__ = ["Domain", "ControlDomain", "OfflineRL", "Digits", "EnergyDomain", "ImageDomain", "Latent", "MNIST", "TextDomain", "Toy2D", "DOMAINS"]

@@ -1,0 +1,1 @@
+"""Offline RL control (issue 6): datasets, environments, the IQL critic and baseline policy."""
