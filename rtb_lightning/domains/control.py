@@ -80,7 +80,7 @@ class ControlDomain(Domain):
             raise UserError(f"{where} has {d.obs_dim}-dimensional observations, but {self.env_id} gives "
                             f"{self.obs_dim}", "set domain.env_id to the environment the data was recorded in")
         self.obs_mean, self.obs_std = d.observations.mean(0), d.observations.std(0).clamp(min=1e-3)
-        self.s, self.s2 = self.normalise(d.observations), self.normalise(d.next_observations)
+        self.s, self.s2 = ((o - self.obs_mean) / self.obs_std for o in (d.observations, d.next_observations))
         self.u = self.to_model(d.actions).clamp(-1, 1)
         return d
 
@@ -103,6 +103,7 @@ class ControlDomain(Domain):
         return arrays
 
     def normalise(self, obs):
+        self._pick(0)                   # the dataset's statistics
         return (torch.as_tensor(obs, dtype=torch.float32) - self.obs_mean) / self.obs_std
 
     def to_model(self, a):
@@ -120,15 +121,17 @@ class ControlDomain(Domain):
 
     def sample_conditions(self, n):
         k = self.samples_per_context
-        return self.s[self._pick(math.ceil(n / k)).repeat_interleave(k)[:n]]
+        i = self._pick(math.ceil(n / k)).repeat_interleave(k)[:n]
+        return self.s[i]
 
     def replay_seed(self):
         """Dataset actions with their states: replayed through backward (noising) trajectories."""
-        self.data
+        self._pick(0)
         return self.u, self.s
 
     def transitions(self, n):
-        d, i = self.data, self._pick(n)
+        i = self._pick(n)
+        d = self.data
         return self.s[i], self.u[i], d.rewards[i] * self.critic_cfg["reward_scale"], self.s2[i], d.terminals[i]
 
     def train_dataloader(self):

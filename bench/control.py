@@ -1,0 +1,82 @@
+"""Offline RL control benchmark: BC (the diffusion behaviour prior alone), IQL (its advantage-weighted
+Gaussian policy) and RTB (the prior fine-tuned towards exp(alpha*Q)) on the embedded Pendulum-v1 data.
+
+Each seed runs the stages as separate `train.py` processes on a fresh cache, so each stage's wall
+time is measured: BC = prior training; IQL = critic training; RTB = prior + critic + RTB fine-tuning
+(it needs both). The dataset (domain.dataset.seed) is the same for all seeds; the seed changes every
+network's initialisation and training draws. Normalized returns: 0 = uniform random torques, 100 =
+the noise-free swing-up controller, over the same 10 evaluation episodes (fixed reset seeds).
+
+    python bench/control.py --seeds 3 --json bench/results/control.json [key=value ...]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(args, env):
+    t = time.time()
+    p = subprocess.run([sys.executable, "train.py", *args], cwd=REPO, env=env, capture_output=True, text=True)
+    if p.returncode:
+        sys.exit(f"train.py {' '.join(args)} failed:\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}")
+    return time.time() - t
+
+
+def one_seed(seed, extra, threads, root):
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
+    env.pop("RTB_RUN_DIR", None)
+    cache, runs = root / f"cache{seed}", root / f"runs{seed}"
+    base = ["domain=pendulum", f"seed={seed}", f"cache_dir={cache}", "trainer.enable_progress_bar=false", *extra]
+    t_data = run([*base, "stage=dataset", f"run_dir={runs}/dataset"], env)
+    t_prior = run([*base, "stage=prior", f"run_dir={runs}/prior"], env)
+    t_critic = run([*base, "stage=critic", f"run_dir={runs}/critic"], env)
+    t_rtb = run([*base, f"run_dir={runs}/rtb"], env)
+    m = json.loads((runs / "rtb" / "metrics.json").read_text())
+    return {"seed": seed, "bc": m["bc_normalized_return"], "iql": m["iql_normalized_return"], "rtb": m["normalized_return"],
+            "bc_return": m["bc_mean_return"], "iql_return": m["iql_mean_return"], "rtb_return": m["mean_return"],
+            "kl_post_prior": m["kl_post_prior"], "random_return": m["random_return"],
+            "reference_return": m["reference_return"], "wall_s": {"dataset": t_data, "prior": t_prior,
+                                                                  "critic": t_critic, "rtb_finetune": t_rtb}}
+
+
+def summary(rows):
+    ms = lambda k: (statistics.mean(r[k] for r in rows), statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0)
+    w = lambda *ks: statistics.mean(sum(r["wall_s"][k] for k in ks) for r in rows)
+    return {"bc": (*ms("bc"), w("prior")), "iql": (*ms("iql"), w("critic")),
+            "rtb": (*ms("rtb"), w("prior", "critic", "rtb_finetune"))}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("overrides", nargs="*", help="key=value config overrides for every run")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = []
+        for s in range(a.seeds):
+            rows.append(one_seed(s, a.overrides, a.threads, Path(tmp)))
+            r = rows[-1]
+            print(f"seed {s}: BC {r['bc']:.1f}  IQL {r['iql']:.1f}  RTB {r['rtb']:.1f}  (wall s {r['wall_s']})", flush=True)
+    table = summary(rows)
+    print(f"\n| policy | normalized return (mean ± std, {a.seeds} seeds) | training wall s |\n|---|---|---|")
+    for name, (mean, std, wall) in zip(("BC (diffusion prior)", "IQL (AWR policy)", "RTB (prior·exp(αQ))"), table.values()):
+        print(f"| {name} | {mean:.1f} ± {std:.1f} | {wall:.0f} |")
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps({"overrides": a.overrides, "threads": a.threads, "rows": rows,
+                                            "summary": {k: dict(zip(("mean", "std", "wall_s"), v)) for k, v in table.items()}},
+                                           indent=2))
+
+
+if __name__ == "__main__":
+    main()
