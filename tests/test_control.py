@@ -1,0 +1,187 @@
+"""Offline RL control (issue 6): the HDF5 loader and its bad inputs, the embedded Pendulum data, the
+IQL critic, a short RTB run against the critic, and policy rollouts."""
+import numpy as np
+import pytest
+import torch
+
+from rtb_lightning.errors import UserError
+
+from .test_bad_input import _cli
+
+gym = pytest.importorskip("gymnasium")
+
+SMALL = ["domain=pendulum", "domain.dataset.episodes=6", "prior.steps=300", "prior.network.hidden=64",
+         "domain.critic.steps=300", "domain.critic.hidden=64", "domain.eval.episodes=2", "trainer.max_steps=60",
+         "posterior.batch_size=64", "posterior.log_z_init_samples=128", "eval.every_n_steps=0", "eval.num_samples=128",
+         "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=1000"]
+
+
+def _arrays(n=50, obs_dim=3, act_dim=1, seed=0):
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(n + 1, obs_dim)).astype(np.float32)
+    timeouts = np.zeros(n, np.float32)
+    timeouts[n // 2 - 1] = timeouts[-1] = 1
+    return {"observations": obs[:-1], "next_observations": obs[1:], "actions": rng.uniform(-2, 2, (n, act_dim)),
+            "rewards": -rng.random(n), "terminals": np.zeros(n, np.float32), "timeouts": timeouts}
+
+
+def _write_hdf5(path, arrays):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(path, "w") as f:
+        for k, v in arrays.items():
+            f.create_dataset(k, data=v)
+    return path
+
+
+# ---- loader ----
+def test_hdf5_loader_reads_d4rl_keys(tmp_path):
+    from rtb_lightning.control.offline_data import load_hdf5
+
+    a = _arrays()
+    d = load_hdf5(_write_hdf5(tmp_path / "d.hdf5", a))
+    assert len(d) == 50 and d.obs_dim == 3 and d.act_dim == 1
+    assert torch.allclose(d.actions, torch.as_tensor(a["actions"], dtype=torch.float32))
+    assert torch.allclose(d.next_observations[:-1], d.observations[1:])
+    assert d.terminals.sum() == 0 and d.timeouts.sum() == 2
+
+
+@pytest.mark.parametrize("break_it, expect", [
+    (lambda a: a.pop("rewards"), "lacks the key(s) rewards"),
+    (lambda a: (a.pop("terminals"), a.pop("timeouts")), "terminals (or timeouts)"),
+    (lambda a: a.update(actions=a["actions"][:-3]), "arrays of different lengths"),
+    (lambda a: a["observations"].__setitem__((4, 1), np.nan), "'observations' has 1 rows with NaN"),
+])
+def test_bad_dataset_file_is_one_clear_error(tmp_path, break_it, expect):
+    from rtb_lightning.control.offline_data import load_hdf5
+
+    a = _arrays()
+    break_it(a)
+    with pytest.raises(UserError) as e:
+        load_hdf5(_write_hdf5(tmp_path / "bad.hdf5", a))
+    assert expect in e.value.message and str(tmp_path) in e.value.message
+
+
+def test_bad_inputs_through_the_cli(tmp_path, capsys):
+    good = _write_hdf5(tmp_path / "good.hdf5", _arrays())
+    wide = _write_hdf5(tmp_path / "wide.hdf5", _arrays(act_dim=2))
+    nan = _arrays()
+    nan["rewards"][3] = np.nan
+    nan = _write_hdf5(tmp_path / "nan.hdf5", nan)
+    cases = [
+        (["domain=offline_rl", f"data.path={good}", "domain.env_id=NoSuchEnv-v9"], "cannot create environment 'NoSuchEnv-v9'"),
+        (["domain=offline_rl"], "data.path is not set"),
+        (["domain=offline_rl", f"data.path={good}"], "domain.env_id is not set"),
+        (["domain=offline_rl", f"data.path={wide}", "domain.env_id=Pendulum-v1"], "has 2-dimensional actions, but Pendulum-v1 takes 1"),
+        (["domain=offline_rl", f"data.path={nan}", "domain.env_id=Pendulum-v1"], "'rewards' has 1 rows with NaN"),
+        (["domain=offline_rl", f"data.path={tmp_path / 'none.hdf5'}", "domain.env_id=Pendulum-v1"], "dataset file not found"),
+        (["stage=critic"], "stage=critic is for offline RL domains"),
+    ]
+    for argv, expect in cases:
+        code = _cli()([*argv, "stage=dataset" if "stage=critic" not in argv else "domain=toy2d",
+                       f"run_dir={tmp_path / 'run'}", f"cache_dir={tmp_path / 'c'}"])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("error: ") and expect in err, (argv, err)
+
+
+def test_prior_of_other_action_dims_is_refused(tmp_path):
+    """A cached prior (or critic) records the dimensions it models; a dataset of other dimensions at
+    the same path is refused by name, not by a tensor-shape traceback."""
+    from rtb_lightning.builders import build_domain, build_network
+    from rtb_lightning.config import load_config
+    from rtb_lightning.prior_cache import load_prior, prior_path, save_prior
+
+    path = _write_hdf5(tmp_path / "d.hdf5", _arrays())
+    cfg = load_config(["domain=offline_rl", f"data.path={path}", "domain.env_id=Pendulum-v1", f"cache_dir={tmp_path}"])
+    dom = build_domain(cfg, "prior")
+    save_prior(build_network(cfg.prior.network, dom), cfg, prior_path(cfg), {**dom.state_dict(), "act_dim": 2})
+    with pytest.raises(UserError, match="models 2-dimensional actions of 3-dimensional states"):
+        load_prior(build_network(cfg.prior.network, dom), prior_path(cfg), dom)
+
+
+# ---- embedded data, critic, rollouts ----
+def test_embedded_dataset_is_mixed_quality_and_cached(tmp_path):
+    from rtb_lightning.control.pendulum import generate
+
+    d = generate(episodes=9, seed=3)
+    assert d["observations"].shape == (9 * 200, 3) and d["actions"].shape == (9 * 200, 1)
+    assert np.abs(d["actions"]).max() <= 2.0 and d["timeouts"].sum() == 9
+    by = {c: d["episode_returns"][d["episode_component"] == c] for c in set(d["episode_component"].tolist())}
+    if 0 in by and 2 in by:
+        assert by[0].mean() > by[2].mean() + 300         # expert episodes far better than random ones
+    code = _cli()(["domain=pendulum", "stage=dataset", "domain.dataset.episodes=3", f"cache_dir={tmp_path}",
+                   f"run_dir={tmp_path / 'run'}"])
+    assert code == 0 and len(list(tmp_path.glob("dataset-Pendulum-v1-*.npz"))) == 1
+
+
+def test_rollouts_rank_expert_above_random():
+    from rtb_lightning.control.environment import rollout_returns
+    from rtb_lightning.control.pendulum import expert_policy
+
+    rng = np.random.default_rng(0)
+    expert = rollout_returns(expert_policy, "Pendulum-v1", [5, 6, 7])
+    random = rollout_returns(lambda o: rng.uniform(-2, 2, (len(o), 1)), "Pendulum-v1", [5, 6, 7])
+    assert expert.shape == (3,) and expert.mean() > random.mean() + 500
+    assert np.array_equal(expert, rollout_returns(expert_policy, "Pendulum-v1", [5, 6, 7]))   # fixed seeds
+
+
+def test_expectile_loss_matches_its_definition():
+    from rtb_lightning.control.iql import expectile_loss
+
+    d = torch.tensor([-2.0, 1.0, 3.0])
+    assert torch.isclose(expectile_loss(d, 0.7), torch.tensor((0.3 * 4 + 0.7 * 1 + 0.7 * 9) / 3))
+    # tau = 0.5 is half the mean squared error, whose minimiser is the mean
+    x = torch.tensor([0.0, 1.0, 5.0])
+    v = torch.zeros((), requires_grad=True)
+    opt = torch.optim.SGD([v], lr=0.5)
+    for _ in range(200):
+        opt.zero_grad()
+        expectile_loss(x - v, 0.9).backward()
+        opt.step()
+    assert v.item() > x.mean().item()                     # the 0.9-expectile lies above the mean
+
+
+def test_critic_training_lowers_td_error(tmp_path):
+    from rtb_lightning.control.iql import Critic, IQLModule, td_error
+    from rtb_lightning.domains.control import ControlDomain
+
+    dom = ControlDomain(dataset={"episodes": 4}, cache_dir=tmp_path)
+    held = dom.transitions(1024)
+    module = IQLModule(Critic(3, 1, 64, 2), lr=1e-3, total_steps=400)
+    opt = module.configure_optimizers()["optimizer"]
+    before = td_error(module.critic, held, 0.99)
+    for _ in range(400):
+        opt.zero_grad()
+        sum(module.losses(dom.transitions(128))).backward()
+        opt.step()
+        module.on_train_batch_end(None, None, 0)
+    after = td_error(module.critic, held, 0.99)
+    assert after < 0.3 * before, (before, after)
+
+
+@pytest.mark.slow
+def test_short_rtb_run_raises_q_with_finite_kl(tmp_path):
+    """Dataset, prior, critic and 60 RTB steps: the posterior's actions have a higher Q than the
+    prior's on the same states, the KL to the prior is finite, and the rollout evaluation ran."""
+    import json
+
+    from rtb_lightning.builders import build_posterior_run
+    from rtb_lightning.config import load_config
+
+    cfg = load_config([*SMALL, f"cache_dir={tmp_path / 'c'}", f"run_dir={tmp_path / 'run'}"])
+    trainer, module, domain = build_posterior_run(cfg, tmp_path / "run")
+    torch.manual_seed(1)
+    states = domain.sample_conditions(1024)
+    q = lambda model: domain.critic.q(states, module.process.sample(model, len(states), states)[0][:, -1].clamp(-1, 1)).mean()
+    with torch.no_grad():
+        q_prior = q(module.prior)
+    trainer.fit(module, datamodule=domain)
+    with torch.no_grad():
+        q_post = q(module.posterior)
+        _, lp, lref = module.sample_scored(512, states[:512])
+    kl = (lp - lref).mean()
+    assert q_post > q_prior, (q_post, q_prior)
+    assert torch.isfinite(kl) and 0 < kl < 20
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for k in ("normalized_return", "bc_normalized_return", "iql_normalized_return", "mean_return", "mean_q"):
+        assert np.isfinite(m[k]), k
+    assert m["random_return"] < m["reference_return"]
