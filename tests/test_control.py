@@ -11,7 +11,7 @@ from .test_bad_input import _cli
 gym = pytest.importorskip("gymnasium")
 
 SMALL = ["domain=pendulum", "domain.dataset.episodes=6", "prior.steps=300", "prior.network.hidden=64",
-         "domain.critic.steps=300", "domain.critic.hidden=64", "domain.eval.episodes=2", "trainer.max_steps=60",
+         "domain.critic.steps=1200", "domain.critic.hidden=64", "domain.critic.lr=0.002", "domain.alpha=50.0", "domain.eval.episodes=2", "trainer.max_steps=80",
          "posterior.batch_size=64", "posterior.log_z_init_samples=128", "eval.every_n_steps=0", "eval.num_samples=128",
          "trainer.enable_progress_bar=false", "checkpoint.every_n_steps=1000"]
 
@@ -106,8 +106,8 @@ def test_embedded_dataset_is_mixed_quality_and_cached(tmp_path):
     assert d["observations"].shape == (9 * 200, 3) and d["actions"].shape == (9 * 200, 1)
     assert np.abs(d["actions"]).max() <= 2.0 and d["timeouts"].sum() == 9
     by = {c: d["episode_returns"][d["episode_component"] == c] for c in set(d["episode_component"].tolist())}
-    if 0 in by and 2 in by:
-        assert by[0].mean() > by[2].mean() + 300         # expert episodes far better than random ones
+    assert set(by) == {0, 1, 2}                           # all three components played
+    assert by[0].mean() > by[1].mean() > by[2].mean() + 300   # expert > half-random > random episodes
     code = _cli()(["domain=pendulum", "stage=dataset", "domain.dataset.episodes=3", f"cache_dir={tmp_path}",
                    f"run_dir={tmp_path / 'run'}"])
     assert code == 0 and len(list(tmp_path.glob("dataset-Pendulum-v1-*.npz"))) == 1
@@ -160,7 +160,7 @@ def test_critic_training_lowers_td_error(tmp_path):
 
 @pytest.mark.slow
 def test_short_rtb_run_raises_q_with_finite_kl(tmp_path):
-    """Dataset, prior, critic and 60 RTB steps: the posterior's actions have a higher Q than the
+    """Dataset, prior, critic and 80 RTB steps: the posterior's actions have a higher Q than the
     prior's on the same states, the KL to the prior is finite, and the rollout evaluation ran."""
     import json
 
@@ -171,7 +171,7 @@ def test_short_rtb_run_raises_q_with_finite_kl(tmp_path):
     trainer, module, domain = build_posterior_run(cfg, tmp_path / "run")
     torch.manual_seed(1)
     states = domain.sample_conditions(1024)
-    q = lambda model: domain.critic.q(states, module.process.sample(model, len(states), states)[0][:, -1].clamp(-1, 1)).mean()
+    q = lambda model: domain.critic.q(states, module.process.sample(model, len(states), states)[0][:, -1].clamp(-1, 1))
     with torch.no_grad():
         q_prior = q(module.prior)
     trainer.fit(module, datamodule=domain)
@@ -179,9 +179,22 @@ def test_short_rtb_run_raises_q_with_finite_kl(tmp_path):
         q_post = q(module.posterior)
         _, lp, lref = module.sample_scored(512, states[:512])
     kl = (lp - lref).mean()
-    assert q_post > q_prior, (q_post, q_prior)
+    diff = q_post - q_prior                # paired on the same states: the states' spread of Q cancels
+    gain, se = diff.mean(), diff.std() / len(diff) ** 0.5
+    print(f"mean Q prior {q_prior.mean():.4f} posterior {q_post.mean():.4f} (gain {gain / se:.1f} standard errors), KL {kl:.3f}")
+    assert gain > 4 * se, (q_post.mean(), q_prior.mean(), se)
     assert torch.isfinite(kl) and 0 < kl < 20
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for k in ("normalized_return", "bc_normalized_return", "iql_normalized_return", "mean_return", "mean_q"):
         assert np.isfinite(m[k]), k
     assert m["random_return"] < m["reference_return"]
+
+
+def test_file_reference_score_is_the_best_episode(tmp_path):
+    """Without D4RL reference scores, a file's 100 points are its best episode (split at timeouts/terminals)."""
+    from rtb_lightning.domains.control import OfflineRL
+
+    a = _arrays()
+    dom = OfflineRL(data={"path": str(_write_hdf5(tmp_path / "d.hdf5", a))}, env_id="Pendulum-v1")
+    best = max(a["rewards"][:25].sum(), a["rewards"][25:].sum())
+    assert dom.best_episode_return() == pytest.approx(best, rel=1e-5)

@@ -211,11 +211,9 @@ class ControlDomain(Domain):
 
     def best_episode_return(self):
         d = self.data
-        ends = (d.terminals > 0) | (d.timeouts > 0)
-        ends[-1] = True
-        seg = torch.cumsum(ends.roll(1).long(), 0).clamp(min=0)
-        seg[0] = 0
-        return float(torch.zeros(int(seg.max()) + 1).index_add_(0, seg, d.rewards).max())
+        ends = ((d.terminals > 0) | (d.timeouts > 0)).long()
+        episode = torch.cumsum(ends, 0) - ends          # row i's episode: the number of ends before it
+        return float(torch.zeros(int(episode.max()) + 1).index_add_(0, episode, d.rewards).max())
 
     def normalized(self, returns):
         lo, hi = self.reference_returns()
