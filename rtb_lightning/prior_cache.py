@@ -23,8 +23,9 @@ def prior_key(cfg) -> str:
     parts = {"domain": OmegaConf.to_container(cfg.domain), "prior": {k: v for k, v in OmegaConf.to_container(cfg.prior).items() if k != "wait_s"},
              "process": {k: cfg.process[k] for k in ("kind", "num_train_steps", "schedule")}, "seed": cfg.seed,
              **_data(cfg)}
-    from .domains import DOMAINS
+    from .domains import DOMAINS     # imported here: domains are loaded after this module
 
+    # Domain settings that do not shape the prior (control: alpha, critic, evaluation) stay out of its key.
     ignore = getattr(DOMAINS.get(cfg.domain.name), "prior_key_ignores", ())
     parts["domain"] = {k: v for k, v in parts["domain"].items() if k not in ignore}
     if cfg.process.kind == "masked":

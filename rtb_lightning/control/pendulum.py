@@ -12,8 +12,6 @@ The behaviour policy mixes three per-episode components (fractions `mix`):
   eps:    each step, the controller's torque with probability 1/2, else a uniform random torque;
   random: uniform random torques throughout.
 """
-import math
-
 import numpy as np
 
 ENV_ID = "Pendulum-v1"
@@ -88,6 +86,3 @@ def expert_policy(obs):
     """The noise-free swing-up controller as a policy on raw observations (the 100-point reference)."""
     return swing_up(obs)[:, None]
 
-
-def reference_angle(obs):
-    return math.degrees(float(np.arctan2(obs[1], obs[0])))
