@@ -64,11 +64,12 @@ def build_domain(cfg, stage):
                           "use domain=digits or domain=mnist")
     if getattr(cls, "uses_data", False):          # domains that read a user's corpus file (data.path)
         kw["data"] = OmegaConf.to_container(cfg.data)
-    if getattr(cls, "uses_cache_dir", False):     # domains that cache what they generate (control: the dataset)
-        kw["cache_dir"] = cfg.cache_dir
     elif cfg.data.path and not getattr(cls, "needs_data_path", False):
         raise ConfigError(f"domain {cfg.domain.name} does not read data.path",
-                          "use domain=mnist (IDX folder) or domain=text (corpus file), or drop data.path")
+                          "use domain=mnist (IDX folder), domain=text (corpus file) or domain=offline_rl (HDF5), "
+                          "or drop data.path")
+    if getattr(cls, "uses_cache_dir", False):     # domains that cache what they generate (control: the dataset)
+        kw["cache_dir"] = cfg.cache_dir
     return cls(batch_size=batch, stage=stage, **kw)
 
 
