@@ -36,6 +36,11 @@ def main(argv):
     if cfg.stage == "reward_model":
         train_reward_model(cfg, run_dir)
         return
+    if cfg.stage == "generator":
+        from rtb_lightning.generator_builders import train_generator
+
+        train_generator(cfg, run_dir)
+        return
     if cfg.stage == "classifier":
         from rtb_lightning.reward_builders import train_classifiers
 

@@ -1,12 +1,14 @@
 from .base import Domain
 from .digits import Digits
 from .energies import ENERGIES, EnergyDomain
+from .generator_data import DigitsGenerator
 from .images import ImageDomain
 from .latent import Latent
 from .mnist import MNIST
 from .text import TextDomain
 from .toy2d import Toy2D
 
-DOMAINS = {"toy2d": Toy2D, "digits": Digits, "mnist": MNIST, "text": TextDomain, "latent": Latent, **ENERGIES}
+DOMAINS = {"toy2d": Toy2D, "digits": Digits, "mnist": MNIST, "text": TextDomain, "latent": Latent,
+           "digits_vae": DigitsGenerator, "digits_flow": DigitsGenerator, **ENERGIES}
 
-__all__ = ["Domain", "Digits", "EnergyDomain", "ImageDomain", "Latent", "MNIST", "TextDomain", "Toy2D", "DOMAINS"]
+__all__ = ["Domain", "Digits", "EnergyDomain", "ImageDomain", "Latent", "MNIST", "TextDomain", "Toy2D", "DOMAINS", "DigitsGenerator"]
