@@ -83,6 +83,16 @@ def langevin_rows(cfg, budget, chains, samples, seed):
     return out
 
 
+def format_table(rows, classes, budget):
+    f = lambda v, d=3: "" if v is None else f"{v:.{d}f}"
+    lines = [f"| method (digits, classes {classes}; {budget} reward evaluations) | eval accuracy | FID | diversity | "
+             "mean log r | wall s |", "|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {f(r['eval_accuracy'])} | {f(r['fid'], 1)} | {f(r['diversity'])} | "
+                     f"{f(r['mean_log_r'], 2)} | {f(r['wall_s'], 1)} |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--classes", default="7", help="comma-separated target classes")
@@ -126,13 +136,7 @@ def main():
         m, _ = train(["domain=digits", *common, *rtb], f"{a.out}/rtb-data")
         rows["rtb-data (digits UNet prior)"] = {**{k: m.get(k) for k in KEYS}, "wall_s": m["wall_s"], "reward_evals": budget,
                                                 "prior_eval_accuracy": m.get("prior_eval_accuracy"), "prior_fid": m.get("prior_fid")}
-    fmt = lambda v: "" if v is None else f"{v:.3f}" if abs(v) < 100 else f"{v:.0f}"
-    lines = [f"| method (digits, classes {a.classes}; {budget} reward evaluations) | eval accuracy | FID | diversity | "
-             "mean log r | wall s |", "|---|---|---|---|---|---|"]
-    for name, r in rows.items():
-        lines.append(f"| {name} | {fmt(r['eval_accuracy'])} | {fmt(r['fid'])} | {fmt(r['diversity'])} | "
-                     f"{fmt(r['mean_log_r'])} | {r['wall_s']:.0f} |")
-    table = "\n".join(lines)
+    table = format_table(rows, a.classes, budget)
     print(table)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
