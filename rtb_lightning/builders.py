@@ -61,7 +61,7 @@ def build_domain(cfg, stage, run_dir=None):
                           f"generator domains ({', '.join(generator_domains())}) are trained with stage=generator "
                           f"and used with domain=latent generator=<name>")
     if getattr(cls, "owns_reward", False):        # domain=latent: the frozen generator and its reward
-        kw.update(latent_parts(cfg, Path(run_dir or resolve_run_dir(cfg))))
+        kw.update(latent_parts(cfg, Path(run_dir or cfg.run_dir or os.environ.get("RTB_RUN_DIR") or "runs/latent")))
     if issubclass(cls, ImageDomain):      # image domains: target classes, conditioning, data folder
         kw.update(classes=OmegaConf.to_container(cfg.reward.classes) if cfg.reward.classes is not None else None,
                   conditional=cfg.posterior.conditional)
