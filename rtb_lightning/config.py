@@ -129,7 +129,7 @@ def _merge_file(cfg, data, source, prefix=""):
         if isinstance(v, dict):
             _merge_file(cfg, v, source, key + ".")
         else:
-            _set(cfg, key, v, source)
+            _set(cfg, SHORTHANDS.get(key, key), v, source)
 
 
 def load_config(argv=(), conf_dir: Path = CONF_DIR) -> DictConfig:
