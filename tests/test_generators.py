@@ -136,3 +136,11 @@ def test_latent_run_with_a_cached_vae_and_the_digits_classifier(tmp_path):
         assert math.isfinite(m[k]), k
     assert m["mean_log_r"] > m["prior_mean_log_r"] + 1.0
     assert m["eval_accuracy"] > m["prior_eval_accuracy"] + 0.03
+
+
+def test_generator_domain_architecture_errors(tmp_path):
+    for name, arg, message in (("digits_flow", "domain.latent_dim=8", "latent dimension is its data dimension 64"),
+                               ("digits_vae", "domain.kind=gan", "not a generator kind")):
+        cfg = load_config(["stage=generator", f"domain={name}", arg, f"run_dir={tmp_path}"])
+        with pytest.raises(ConfigError, match=message):
+            build_domain(cfg, "generator").build_generator()
