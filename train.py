@@ -42,6 +42,11 @@ def main(argv):
     if cfg.stage == "critic":
         train_critic_stage(cfg, run_dir)
         return
+    if cfg.stage == "generator":
+        from rtb_lightning.generator_builders import train_generator
+
+        train_generator(cfg, run_dir)
+        return
     if cfg.stage == "classifier":
         from rtb_lightning.reward_builders import train_classifiers
 

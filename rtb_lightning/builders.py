@@ -17,6 +17,7 @@ from .distributed import launched_by_torchrun, launcher_rank_and_world, single_p
 from .domains import DOMAINS
 from .domains.images import ImageDomain
 from .errors import ConfigError
+from .generator_builders import generator_domains, latent_parts
 from .local_search import LocalSearch
 from .log_z import ConditionalLogZ, LogZ
 from .module import RTBLightningModule
@@ -50,10 +51,17 @@ def set_cpu_threads(cfg):
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // per_node))
 
 
-def build_domain(cfg, stage):
+def build_domain(cfg, stage, run_dir=None):
     kw = {k: v for k, v in OmegaConf.to_container(cfg.domain).items() if k != "name"}
     batch = cfg.prior.batch_size if stage == "prior" else cfg.posterior.batch_size
     cls = DOMAINS[cfg.domain.name]
+    if getattr(cls, "is_generator", False) != (stage == "generator"):
+        raise ConfigError(f"stage={stage} does not run on domain={cfg.domain.name}" if stage != "generator" else
+                          f"stage=generator needs a generator domain; {cfg.domain.name} is not one",
+                          f"generator domains ({', '.join(generator_domains())}) are trained with stage=generator "
+                          f"and used with domain=latent generator=<name>")
+    if getattr(cls, "owns_reward", False):        # domain=latent: the frozen generator and its reward
+        kw.update(latent_parts(cfg, Path(run_dir or cfg.run_dir or os.environ.get("RTB_RUN_DIR") or "runs/latent")))
     if issubclass(cls, ImageDomain):      # image domains: target classes, conditioning, data folder
         kw.update(classes=OmegaConf.to_container(cfg.reward.classes) if cfg.reward.classes is not None else None,
                   conditional=cfg.posterior.conditional)
@@ -337,7 +345,7 @@ def check_method(cfg):
 def build_posterior_run(cfg, run_dir, start_time=None):
     """Everything for the posterior stage: (trainer, module, domain)."""
     check_method(cfg)
-    domain = build_domain(cfg, "posterior")
+    domain = build_domain(cfg, "posterior", run_dir)
     process = build_process(cfg, domain)
     build_reward(cfg, domain, run_dir)     # classifiers are trained or loaded before the prior: errors surface first
     prior = build_prior(cfg, domain, process, run_dir)

@@ -3,7 +3,9 @@
 The defaults define the schema: an override must name an existing key (else: the closest valid
 keys), and its value must have the default's type (ints are accepted for floats; null defaults
 accept anything). Group choices (domain=..., method=...) pick conf/<group>/<choice>.yaml, which
-is merged at the root so a method may also set e.g. exploration.*.
+is merged at the root so a method may also set e.g. exploration.*. Precedence, lowest first:
+conf/config.yaml, the method file, the domain file (a domain's tuned settings, e.g. an energy's
+exploration, beat a method's generic defaults), --config files, the command line.
 """
 import difflib
 from pathlib import Path
@@ -15,9 +17,13 @@ from .errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("domain", "method")
+MERGE_ORDER = ("method", "domain")      # later wins
+SHORTHANDS = {"generator": "generator.name"}      # generator=digits_vae == generator.name=digits_vae
+RENAMED = {"domain.generator_target": "generator.target", "domain.generator_checkpoint": "generator.checkpoint",
+           "domain.reward_target": "reward.target"}
 UNION_KEYS = {"trainer.devices": (int, str, list), "trainer.strategy": (str,), "trainer.accelerator": (str,)}
 CHOICES = {
-    "stage": ("prior", "classifier", "posterior", "reward_model", "dataset", "critic"),
+    "stage": ("prior", "classifier", "posterior", "reward_model", "generator", "dataset", "critic"),
     "prior.network.kind": ("mlp", "unet"),
     "posterior.network.kind": ("mlp", "unet"),
     "process.kind": ("vp", "brownian", "masked"),
@@ -97,6 +103,8 @@ def _check_type(key, old, new):
 
 
 def _set(cfg, key, value, source):
+    if key in RENAMED:
+        raise ConfigError(f"{key} was renamed to {RENAMED[key]} ({source})", f"write {RENAMED[key]}=...")
     node, parts = cfg, key.split(".")
     for i, part in enumerate(parts):
         if not isinstance(node, DictConfig) or part not in node:
@@ -121,7 +129,7 @@ def _merge_file(cfg, data, source, prefix=""):
         if isinstance(v, dict):
             _merge_file(cfg, v, source, key + ".")
         else:
-            _set(cfg, key, v, source)
+            _set(cfg, SHORTHANDS.get(key, key), v, source)
 
 
 def load_config(argv=(), conf_dir: Path = CONF_DIR) -> DictConfig:
@@ -143,10 +151,12 @@ def load_config(argv=(), conf_dir: Path = CONF_DIR) -> DictConfig:
         key, value = tok.split("=", 1)
         if key in GROUPS:
             choices[key] = value
+        elif key in SHORTHANDS:
+            overrides.append((SHORTHANDS[key], value))
         else:
             overrides.append((key, value))
     cfg = OmegaConf.create(base)
-    for group in GROUPS:
+    for group in MERGE_ORDER:
         path = conf_dir / group / f"{choices[group]}.yaml"
         if not path.is_file():
             raise ConfigError(f"unknown {group} '{choices[group]}'",

@@ -44,6 +44,16 @@ def classifier_key(cfg, role: str) -> str:
     return _hash(parts)
 
 
+def generator_key(cfg) -> str:
+    """An embedded generator: its domain (data, kind, architecture), training settings and seed."""
+    train = {k: cfg.generator[k] for k in ("steps", "batch_size", "lr")}
+    return _hash({"domain": OmegaConf.to_container(cfg.domain), "generator": train, "seed": cfg.seed})
+
+
+def generator_path(cfg) -> Path:
+    return Path(cfg.cache_dir) / f"{cfg.domain.name}-generator-{generator_key(cfg)}.pt"
+
+
 def classifier_path(cfg, role: str) -> Path:
     """role: 'reward' or 'eval' (the separate evaluation classifier)."""
     return Path(cfg.cache_dir) / f"{cfg.domain.name}-classifier-{role}-{classifier_key(cfg, role)}.pt"

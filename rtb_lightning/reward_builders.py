@@ -69,6 +69,8 @@ def train_classifiers(cfg, run_dir):
 def build_reward(cfg, domain, run_dir):
     """Attach the reward (and, for image domains, the evaluator) to the domain; probe it once."""
     image = isinstance(domain, ImageDomain)
+    if getattr(domain, "owns_reward", False):      # domain=latent: a reward of f(z), attached by build_domain
+        return
     if cfg.reward.target:
         reward = CallableReward(load_target(cfg.reward.target), cfg.reward.target)
     elif image:

@@ -72,6 +72,10 @@ CASES = {
     "reward cannot be imported": (["domain=digits", "reward.target=no_such_pkg.rewards:score", "prior.kind=trained"],
                                   ["cannot import module 'no_such_pkg.rewards'"]),
     "reward output of the wrong shape": (_reward_with_wrong_shape, ["returned (4, 2) for a batch of 4"]),
+    "unknown embedded generator": (["domain=latent", "generator=nosuch"], ["generator=nosuch is not an embedded",
+                                                                           "digits_vae"]),
+    "renamed latent key": (["domain=latent", "domain.generator_target=a.b:c"], ["renamed to generator.target"]),
+    "other stage on a generator domain": (["stage=prior", "domain=digits_vae"], ["does not run on domain=digits_vae"]),
 }
 
 

@@ -74,6 +74,21 @@ def test_group_choice_merges_the_group_file():
     assert cfg.exploration.std == 0.0 and cfg.sampling.buffer == 0.0
 
 
+def test_domain_file_wins_over_method_file_and_command_line_wins_over_both():
+    cfg = load_config(["domain=gmm25", "method=vargrad"])      # vargrad.yaml: std 0, fractions 0.5/0.2/0.3
+    assert cfg.exploration.std == 2.0 and cfg.sampling.on_policy == 1.0 and cfg.sampling.prior == 0.0
+    cfg = load_config(["domain=gmm25", "method=vargrad", "sampling.prior=0.25"])
+    assert cfg.sampling.prior == 0.25
+    assert load_config(["method=vargrad"]).sampling.prior == 0.3         # toy2d sets no fractions
+
+
+def test_generator_shorthand_on_the_command_line_and_in_a_file(tmp_path):
+    f = tmp_path / "g.yaml"
+    f.write_text("generator: digits_flow\n")
+    assert load_config(["domain=latent", "generator=digits_vae"]).generator.name == "digits_vae"
+    assert load_config(["domain=latent", "--config", str(f)]).generator.name == "digits_flow"
+
+
 def test_config_file_merge_and_command_line_precedence(tmp_path):
     f = tmp_path / "mine.yaml"
     f.write_text("trainer:\n  max_steps: 11\nexploration:\n  std: 0.25\nposterior:\n  batch_size: 64\n")

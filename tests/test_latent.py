@@ -30,8 +30,8 @@ def bad_shape_reward(x):
     return -x.pow(2)
 
 
-BASE = ["domain=latent", "domain.generator_target=tests.test_latent:make_generator",
-        "domain.reward_target=tests.test_latent:log_reward", "domain.latent_dim=4", "method=rtb",
+BASE = ["domain=latent", "generator.target=tests.test_latent:make_generator",
+        "reward.target=tests.test_latent:log_reward", "domain.latent_dim=4", "method=rtb",
         "posterior.batch_size=64", "process.num_steps=10", "posterior.network.hidden=32", "posterior.network.layers=2"]
 
 
@@ -46,10 +46,14 @@ def _build(tmp_path, *extra):
 
 @pytest.mark.parametrize("extra, message", [
     (["domain.latent_dim=3"], "latent_dim"),
-    (["domain.reward_target=tests.test_latent:bad_shape_reward"], r"expected \(4,\)"),
-    (["domain.reward_target=tests.test_latent:nope"], "no attribute"),
-    (["domain.generator_target=no_such_pkg.x:y"], "cannot import"),
-    (["domain.generator_target=null"], "exactly one"),
+    (["reward.target=tests.test_latent:bad_shape_reward"], r"returned \(4, 6\)"),
+    (["reward.target=tests.test_latent:nope"], "no attribute"),
+    (["generator.target=no_such_pkg.x:y"], "cannot import"),
+    (["generator.target=null"], "exactly one"),
+    (["generator.checkpoint=/no/such/file.pt"], "exactly one"),
+    (["generator.target=null", "generator.checkpoint=/no/such/file.pt"], "not found"),
+    (["reward.target=null"], "needs reward.target"),
+    (["domain.latent_dim=null"], "no latent_dim attribute"),
 ])
 def test_latent_config_errors_before_training(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message):

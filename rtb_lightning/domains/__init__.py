@@ -2,6 +2,7 @@ from .base import Domain
 from .control import ControlDomain, OfflineRL
 from .digits import Digits
 from .energies import ENERGIES, EnergyDomain
+from .generator_data import DigitsGenerator
 from .images import ImageDomain
 from .latent import Latent
 from .mnist import MNIST
@@ -9,6 +10,8 @@ from .text import TextDomain
 from .toy2d import Toy2D
 
 DOMAINS = {"toy2d": Toy2D, "digits": Digits, "mnist": MNIST, "text": TextDomain, "latent": Latent,
-           "pendulum": ControlDomain, "offline_rl": OfflineRL, **ENERGIES}
+           "pendulum": ControlDomain, "offline_rl": OfflineRL,
+           "digits_vae": DigitsGenerator, "digits_flow": DigitsGenerator, **ENERGIES}
 
-__all__ = ["Domain", "ControlDomain", "OfflineRL", "Digits", "EnergyDomain", "ImageDomain", "Latent", "MNIST", "TextDomain", "Toy2D", "DOMAINS"]
+__all__ = ["Domain", "ControlDomain", "OfflineRL", "Digits", "DigitsGenerator", "EnergyDomain", "ImageDomain",
+           "Latent", "MNIST", "TextDomain", "Toy2D", "DOMAINS"]

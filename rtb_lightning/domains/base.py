@@ -54,7 +54,7 @@ class Domain(L.LightningDataModule):
 
     # --- Lightning plumbing ---
     def train_dataloader(self):
-        if self.stage == "prior":
+        if self.stage in ("prior", "generator"):      # data batches for a model of the data
             fn = lambda: self.prior_data(self.batch_size)
         else:
             # The posterior draws its own trajectories; the loader only paces steps and carries conditions.
