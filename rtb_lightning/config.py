@@ -3,9 +3,10 @@
 The defaults define the schema: an override must name an existing key (else: the closest valid
 keys), and its value must have the default's type (ints are accepted for floats; null defaults
 accept anything). Group choices (domain=..., method=...) pick conf/<group>/<choice>.yaml, which
-is merged at the root so a method may also set e.g. exploration.*. Precedence, lowest first:
-conf/config.yaml, the method file, the domain file (a domain's tuned settings, e.g. an energy's
-exploration, beat a method's generic defaults), --config files, the command line.
+is merged at the root. Precedence, lowest first: conf/config.yaml, the domain file, the method file,
+--config files, the command line. Method files set only what their method needs (rl_kl and ddpo force
+on-policy sampling); the generic trajectory mix lives in conf/config.yaml, so a domain's tuned
+sampling/exploration hold for rtb, vargrad and tb.
 """
 import difflib
 from pathlib import Path
@@ -17,7 +18,7 @@ from .errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("domain", "method")
-MERGE_ORDER = ("method", "domain")      # later wins
+MERGE_ORDER = ("domain", "method")      # later wins: an on-policy method stays on-policy on any domain
 SHORTHANDS = {"generator": "generator.name"}      # generator=digits_vae == generator.name=digits_vae
 RENAMED = {"domain.generator_target": "generator.target", "domain.generator_checkpoint": "generator.checkpoint",
            "domain.reward_target": "reward.target"}

@@ -74,8 +74,8 @@ def test_group_choice_merges_the_group_file():
     assert cfg.exploration.std == 0.0 and cfg.sampling.buffer == 0.0
 
 
-def test_domain_file_wins_over_method_file_and_command_line_wins_over_both():
-    cfg = load_config(["domain=gmm25", "method=vargrad"])      # vargrad.yaml: std 0, fractions 0.5/0.2/0.3
+def test_domain_tuning_beats_generic_defaults_and_command_line_wins_over_both():
+    cfg = load_config(["domain=gmm25", "method=vargrad"])      # generic (config.yaml): std 0, fractions 0.5/0.2/0.3
     assert cfg.exploration.std == 2.0 and cfg.sampling.on_policy == 1.0 and cfg.sampling.prior == 0.0
     cfg = load_config(["domain=gmm25", "method=vargrad", "sampling.prior=0.25"])
     assert cfg.sampling.prior == 0.25
@@ -145,3 +145,15 @@ def test_train_py_config_error_exits_2_with_one_line_and_no_traceback(tmp_path):
     assert len(errors) == 1 and "trainer.max_stesp" in errors[0]
     assert any("trainer.max_steps" in ln for ln in lines)      # the hint
     assert not (tmp_path / "run").exists()                     # nothing ran, nothing written
+
+
+def test_domain_tuning_applies_to_every_method_but_on_policy_methods_stay_on_policy():
+    # a domain's mix/exploration beat the generic defaults for rtb, vargrad and tb ...
+    for method in ("rtb", "vargrad", "tb"):
+        cfg = load_config(["domain=gmm25", f"method={method}"])
+        assert cfg.exploration.std == 2.0 and cfg.sampling.prior == 0.0, method
+    assert load_config(["domain=text"]).sampling.buffer == 0.8
+    assert load_config(["domain=toy2d"]).sampling.prior == 0.3           # the generic mix
+    # ... while the method file of an on-policy method is merged last and forces its mix
+    cfg = load_config(["domain=text", "method=rl_kl"])
+    assert (cfg.sampling.on_policy, cfg.sampling.buffer, cfg.sampling.prior) == (1.0, 0.0, 0.0)
