@@ -1,9 +1,10 @@
 """Prior / classifier guidance / DPS / rl_kl / DDPO / RTB on the same prior and reward (digits by default).
 
-    python bench/vision_compare.py --json bench/results/vision_digits.json [--steps 300] [--classes 3] [-- extra overrides]
+    python bench/vision_compare.py --json bench/results/vision_digits.json [--steps 300] [--tasks "3;0,2,4,6,8"] [-- extra overrides]
+    python bench/vision_compare.py --steps 100 --eval-samples 200 ...   # reduced budget (~15 min on 2 CPU cores)
 
-Each method is one `train.py` run (fresh process) sharing one cache (prior and classifiers trained
-once); training methods get the same number of steps and batch size; the guidance baselines sweep
+Each method is one `train.py` run (fresh process) sharing one cache (`--cache`, default the repository's
+`cache/`: prior and classifiers trained once); training methods get the same number of steps and batch size; the guidance baselines sweep
 their scale. Writes a markdown table (mean log r, eval accuracy, FID, diversity, wall time) and JSON.
 """
 import argparse
@@ -31,35 +32,66 @@ def run(args, run_dir):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--domain", default="digits")
-    ap.add_argument("--classes", default="3", help="comma-separated target classes")
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--tasks", default="3;0,2,4,6,8", help="target class sets: ';' between tasks, ',' within one")
+    ap.add_argument("--steps", type=int, default=300, help="training steps of rl_kl / DDPO / RTB (full: 300)")
+    ap.add_argument("--eval-samples", type=int, default=500)
+    ap.add_argument("--cache", default="cache")
     ap.add_argument("--out", default="runs/vision_compare")
     ap.add_argument("--json", default=None)
     ap.add_argument("extra", nargs="*", help="overrides passed to every run (e.g. data.path=...)")
     a = ap.parse_args()
-    common = [f"domain={a.domain}", f"reward.classes=[{a.classes}]", f"cache_dir={a.out}/cache", *a.extra]
+    results, tables = {}, []
+    for classes in a.tasks.split(";"):
+        rows = compare(a, classes)
+        results[classes] = {"rows": rows, "verdict": verdict(rows)}
+        tables.append(table(a.domain, classes, rows) + "\n\n" + results[classes]["verdict"])
+        print(tables[-1], flush=True)
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps({"tasks": results, "tables": tables, "steps": a.steps,
+                                            "eval_samples": a.eval_samples, "extra": a.extra}, indent=2))
+        Path(a.json).with_suffix(".md").write_text("\n\n".join(tables) + "\n")
+
+
+def compare(a, classes):
+    common = [f"domain={a.domain}", f"reward.classes=[{classes}]", f"cache_dir={a.cache}",
+              f"eval.num_samples={a.eval_samples}", *a.extra]
     train = [f"trainer.max_steps={a.steps}", f"eval.every_n_steps={a.steps}"]
     methods = {"prior": ["method=dps", "method.guidance_scales=[0]"], "cg": ["method=cg"], "dps": ["method=dps"],
                "rl_kl": ["method=rl_kl", *train], "ddpo": ["method=ddpo", *train], "rtb": ["method=rtb", *train]}
-    # the prior and classifiers are trained by the first run; its time is reported separately
     rows = {}
-    for name, args in methods.items():
-        m, wall = run([*common, *args], f"{a.out}/{name}")
-        rows[name] = {k: m.get(k) for k in ("mean_log_r", "eval_accuracy", "fid", "diversity", "log_z", "best_scale")}
+    for name, args in methods.items():      # the first run trains the prior and classifiers if not cached
+        m, wall = run([*common, *args], f"{a.out}/{classes.replace(',', '')}/{name}")
+        keys = ("mean_log_r", "eval_accuracy", "fid", "diversity", "real_diversity", "log_z", "best_scale")
+        rows[name] = {k: m.get(k) for k in keys}
         rows[name]["wall_s"] = round(wall, 1)
-        print(name, rows[name], flush=True)
-    lines = [f"| method ({a.domain}, classes {a.classes}) | mean log r | eval accuracy | FID | diversity | wall s |",
+        print(classes, name, rows[name], flush=True)
+    return rows
+
+
+def table(domain, classes, rows):
+    lines = [f"| method ({domain}, classes {classes}) | mean log r | eval accuracy | FID | diversity | wall s |",
              "|---|---|---|---|---|---|"]
     fmt = lambda v: "" if v is None else f"{v:.3f}"
     for name, r in rows.items():
-        label = name + (f" (scale {r['best_scale']:g})" if r.get("best_scale") not in (None, 0.0) or name in ("cg", "dps") else "")
+        label = name + (f" (scale {r['best_scale']:g})" if name in ("cg", "dps") and r.get("best_scale") is not None else "")
         lines.append(f"| {label} | {fmt(r['mean_log_r'])} | {fmt(r['eval_accuracy'])} | {fmt(r['fid'])} | "
                      f"{fmt(r['diversity'])} | {r['wall_s']:.0f} |")
-    table = "\n".join(lines)
-    print(table)
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps({"rows": rows, "table": table, "steps": a.steps}, indent=2))
+    real = rows["rtb"].get("real_diversity")
+    if real is not None:
+        lines.append(f"| real images of the class(es) | | 1 | 0 | {real:.3f} | |")
+    return "\n".join(lines)
+
+
+def verdict(rows):
+    """The issue's targets for RTB, checked on the measured numbers."""
+    rtb = rows["rtb"]
+    better = [n for n in ("prior", "cg", "dps", "rl_kl", "ddpo")
+              if rows[n]["eval_accuracy"] >= rtb["eval_accuracy"] and rows[n]["fid"] <= rtb["fid"]]
+    real = rtb.get("real_diversity") or float("nan")
+    return (f"RTB accuracy {rtb['eval_accuracy']:.3f} (target >= 0.95: {'met' if rtb['eval_accuracy'] >= 0.95 else 'not met'}); "
+            f"baselines at least as accurate with FID <= RTB's: {', '.join(better) or 'none'} "
+            f"(target: none); RTB diversity / real = {rtb['diversity'] / real:.2f} (target >= 0.9)")
 
 
 if __name__ == "__main__":

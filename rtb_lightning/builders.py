@@ -21,7 +21,7 @@ from .generator_builders import generator_domains, latent_parts
 from .local_search import LocalSearch
 from .log_z import ConditionalLogZ, LogZ
 from .module import RTBLightningModule
-from .networks import LangevinDrift, LearnedVariance, Residual, StandardNormalEps, TimeMLP, TimeUNet, ZeroDrift
+from .networks import LangevinDrift, LearnedVariance, Residual, lora_posterior, StandardNormalEps, TimeMLP, TimeUNet, ZeroDrift
 from .prior_cache import load_prior, prior_path, save_prior
 from .prior_module import DiffusionPriorModule
 from .processes import MaskedProcess, PinnedBrownianProcess, VPProcess
@@ -246,6 +246,12 @@ def build_posterior(cfg, prior, domain, process):
         post = copy.deepcopy(prior)
         post.requires_grad_(True)
         return post
+    if cfg.posterior.init == "lora":
+        if classes or not any(True for _ in prior.parameters()):
+            raise ConfigError("posterior.init=lora needs an unconditional posterior over a prior network",
+                              "use posterior.init=copy or residual (posterior.conditional=true, analytic priors)")
+        lc = cfg.posterior.lora
+        return lora_posterior(prior, lc.rank, lc.alpha, list(lc.target_modules), lc.dropout)
     correction = build_network(cfg.posterior.network, domain, zero_init=True, role="posterior",
                                num_classes=classes)
     if cfg.sampler.langevin:

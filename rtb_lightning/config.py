@@ -32,7 +32,7 @@ CHOICES = {
     "process.schedule": ("linear", "cosine"),
     "process.variance": ("large", "small"),
     "prior.kind": ("trained", "analytic", "reference"),
-    "posterior.init": ("copy", "residual"),
+    "posterior.init": ("copy", "residual", "lora"),
     "posterior.lr_schedule": ("constant", "cosine"),
     "buffer.prioritization": ("rank", "uniform"),
     "buffer.eviction": ("fifo", "lowest"),

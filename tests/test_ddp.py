@@ -22,6 +22,8 @@ def test_two_process_ddp_run_on_cpu(tmp_path):
     assert metrics["world_size"] == 2
     assert metrics["log_z_spread_across_ranks"] == 0.0          # one log Z, kept identical by the all-reduce
     assert metrics["ranks_drew_distinct_samples"] is True       # per-rank seeds
+    # metrics are computed on every rank's evaluation samples, gathered on rank 0
+    assert metrics["eval_samples_per_rank"] == [100, 100] and metrics["eval_num_samples"] == 200
     assert proc.stdout.count("final metrics") == 1                # written and printed by rank 0 only
     assert len(list(run.rglob("metrics.json"))) == 1
     assert not list(run.glob("*.tmp")) and not list(run.glob(".*.tmp"))

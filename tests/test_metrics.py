@@ -43,3 +43,11 @@ def test_elbo_below_importance_weighted_estimate():
     assert elbo == pytest.approx(w.mean().item())
     assert iw == pytest.approx((torch.logsumexp(w, 0) - math.log(500)).item())
     assert elbo < iw
+
+
+def test_evaluation_trims_gathered_rank_shares_to_num_samples():
+    from rtb_lightning.callbacks.evaluation import _trim
+
+    parts = [(torch.arange(4), None), (torch.arange(4, 7), None), (torch.arange(7, 10), None)]   # 2 ranks' shares
+    out = _trim(parts, 6)
+    assert torch.equal(torch.cat([p[0] for p in out]), torch.arange(6)) and out[-1][1] is None

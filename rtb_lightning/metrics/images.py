@@ -47,6 +47,14 @@ class ImageEvaluator:
         return self._real[key].float()
 
     @torch.no_grad()
+    def real_diversity(self, classes):
+        """Diversity of the real images of the classes: the reference for the samples' diversity."""
+        key = ("div", *classes)
+        if key not in self._real:
+            self._real[key] = diversity(self.features(self.real(classes).to(next(self.classifier.parameters()).device)))
+        return self._real[key]
+
+    @torch.no_grad()
     def _metrics(self, x, classes, cond=None):
         x = x.float()
         self.classifier.to(x.device)
@@ -55,7 +63,7 @@ class ImageEvaluator:
         hit = (pred == cond) if cond is not None else torch.isin(pred, torch.as_tensor(classes, device=x.device))
         feats = self.features(x)
         out = {"eval_accuracy": hit.float().mean().item(), "fid": fid(self.features, self.real(classes).to(x.device), x),
-               "diversity": diversity(feats)}
+               "diversity": diversity(feats), "real_diversity": self.real_diversity(classes)}
         if self.reward is not None:
             out["mean_log_r"] = self.reward(x, cond).mean().item()
         return out

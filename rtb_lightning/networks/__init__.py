@@ -1,9 +1,10 @@
 from .langevin import LangevinDrift
 from .learned_variance import LearnedVariance
+from .lora import lora_posterior
 from .mlp import SinusoidalEmbedding, TimeMLP
 from .reference import StandardNormalEps, ZeroDrift
 from .residual import Residual
 from .unet import TimeUNet
 
 __all__ = ["TimeMLP", "TimeUNet", "SinusoidalEmbedding", "Residual", "LangevinDrift", "LearnedVariance",
-           "StandardNormalEps", "ZeroDrift"]
+           "StandardNormalEps", "ZeroDrift", "lora_posterior"]
