@@ -21,27 +21,15 @@ sampling (MALA / ULA).
 import argparse
 import json
 import math
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+from train_run import train_run  # noqa: E402
 sys.path.insert(0, str(REPO))
 KEYS = ("eval_accuracy", "fid", "diversity", "mean_log_r")
-
-
-def train(args, run_dir):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.pop("RTB_RUN_DIR", None)
-    t0 = time.time()
-    proc = subprocess.run([sys.executable, "train.py", *args, f"run_dir={run_dir}", "trainer.enable_progress_bar=false"],
-                          cwd=REPO, env=env, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"train.py {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-    path = Path(run_dir) / "metrics.json"
-    return (json.loads(path.read_text()) if path.is_file() else {}), time.time() - t0
 
 
 def rtb_budget(steps, batch, buffer_frac, init):
@@ -115,14 +103,14 @@ def main():
     gens = [g for g in a.generators.split(",") if g]
     setup = {}
     for g in gens:                                  # cached models first, timed apart
-        setup[f"generator {g}"] = round(train(["stage=generator", f"domain={g}", *common], f"{a.out}/setup-{g}")[1], 1)
-    setup["classifiers"] = round(train(["stage=classifier", "domain=digits", *common], f"{a.out}/setup-cls")[1], 1)
+        setup[f"generator {g}"] = round(train_run(["stage=generator", f"domain={g}", *common], f"{a.out}/setup-{g}")[1], 1)
+    setup["classifiers"] = round(train_run(["stage=classifier", "domain=digits", *common], f"{a.out}/setup-cls")[1], 1)
     if not a.no_data_space:
-        setup["digits prior"] = round(train(["stage=prior", "domain=digits", *common], f"{a.out}/setup-prior")[1], 1)
+        setup["digits prior"] = round(train_run(["stage=prior", "domain=digits", *common], f"{a.out}/setup-prior")[1], 1)
     print("setup wall s:", setup, flush=True)
     rows = {}
     for g in gens:
-        m, _ = train(["domain=latent", f"generator={g}", *common, *rtb], f"{a.out}/rtb-{g}")
+        m, _ = train_run(["domain=latent", f"generator={g}", *common, *rtb], f"{a.out}/rtb-{g}")
         rows[f"rtb-latent ({g})"] = {**{k: m.get(k) for k in KEYS}, "wall_s": m["wall_s"], "reward_evals": budget,
                                      "prior_eval_accuracy": m.get("prior_eval_accuracy"), "prior_fid": m.get("prior_fid")}
         print(g, rows[f"rtb-latent ({g})"], flush=True)
@@ -133,7 +121,7 @@ def main():
             rows[f"{name}-latent ({g})"] = {**{k: r.get(k) for k in KEYS}, **{k: r[k] for k in r if k not in KEYS}}
             print(name, g, rows[f"{name}-latent ({g})"], flush=True)
     if not a.no_data_space:
-        m, _ = train(["domain=digits", *common, *rtb], f"{a.out}/rtb-data")
+        m, _ = train_run(["domain=digits", *common, *rtb], f"{a.out}/rtb-data")
         rows["rtb-data (digits UNet prior)"] = {**{k: m.get(k) for k in KEYS}, "wall_s": m["wall_s"], "reward_evals": budget,
                                                 "prior_eval_accuracy": m.get("prior_eval_accuracy"), "prior_fid": m.get("prior_fid")}
     table = format_table(rows, a.classes, budget)

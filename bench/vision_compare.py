@@ -9,24 +9,12 @@ their scale. Writes a markdown table (mean log r, eval accuracy, FID, diversity,
 """
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def run(args, run_dir):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.pop("RTB_RUN_DIR", None)
-    t0 = time.time()
-    proc = subprocess.run([sys.executable, "train.py", *args, f"run_dir={run_dir}", "trainer.enable_progress_bar=false"],
-                          cwd=REPO, env=env, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"train.py {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-    return json.loads((Path(run_dir) / "metrics.json").read_text()), time.time() - t0
+sys.path.insert(0, str(REPO / "bench"))
+from train_run import train_run  # noqa: E402
 
 
 def main():
@@ -61,7 +49,7 @@ def compare(a, classes):
                "rl_kl": ["method=rl_kl", *train], "ddpo": ["method=ddpo", *train], "rtb": ["method=rtb", *train]}
     rows = {}
     for name, args in methods.items():      # the first run trains the prior and classifiers if not cached
-        m, wall = run([*common, *args], f"{a.out}/{classes.replace(',', '')}/{name}")
+        m, wall = train_run([*common, *args], f"{a.out}/{classes.replace(',', '')}/{name}")
         keys = ("mean_log_r", "eval_accuracy", "fid", "diversity", "real_diversity", "log_z", "best_scale")
         rows[name] = {k: m.get(k) for k in keys}
         rows[name]["wall_s"] = round(wall, 1)

@@ -1,9 +1,7 @@
 """The critic stage: IQL on the domain's transitions, cached under cache_dir (control/cache.py)."""
 import torch
-from omegaconf import OmegaConf
 
-from ..checkpoint_io import atomic_torch_save
-from ..errors import UserError
+from ..cached_model import load_cached, save_cached
 from .cache import critic_path
 from .iql import Critic, IQLModule
 
@@ -24,24 +22,12 @@ def train_critic(cfg, domain, run_dir, trainer_factory):
     domain.stage = stage
     critic = critic.cpu()
     if trainer.is_global_zero:
-        atomic_torch_save({"state_dict": critic.state_dict(), "domain_state": domain.state_dict(),
-                           "config": OmegaConf.to_container(cfg, resolve=True)}, critic_path(cfg))
+        save_cached(critic, domain, cfg, critic_path(cfg))
     return critic
 
 
 def load_critic(domain, path):
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise UserError(f"cannot read critic {path}: {e}", "delete it to retrain") from None
-    domain.load_state_dict(blob.get("domain_state"), where=f"critic {path}")
-    critic = build_critic(domain)
-    try:
-        critic.load_state_dict(blob["state_dict"])
-    except RuntimeError:
-        raise UserError(f"critic {path} does not fit domain.critic settings",
-                        "use the settings it was trained with, or delete it to retrain") from None
-    return critic
+    return load_cached(path, "critic", domain, build_critic, "domain.critic")
 
 
 def load_or_train_critic(cfg, domain, run_dir, trainer_factory):

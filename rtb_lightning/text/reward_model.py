@@ -9,8 +9,7 @@ import lightning as L
 import torch
 from omegaconf import OmegaConf
 
-from ..checkpoint_io import atomic_torch_save
-from ..errors import UserError
+from ..cached_model import load_cached, save_cached
 from ..networks.transformer import CausalLM
 
 
@@ -56,21 +55,9 @@ def train_reward_model(cfg, domain, run_dir, trainer_factory):
     trainer = trainer_factory(max_steps=rm["steps"])
     trainer.fit(module, train_dataloaders=domain.story_loader(rm["batch_size"]))
     if trainer.is_global_zero:
-        atomic_torch_save({"state_dict": net.state_dict(), "domain_state": domain.state_dict(),
-                           "config": OmegaConf.to_container(cfg, resolve=True)}, reward_model_path(cfg))
+        save_cached(net, domain, cfg, reward_model_path(cfg))
     return net
 
 
 def load_reward_model(domain, path):
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise UserError(f"cannot read reward model {path}: {e}", "delete it to retrain") from None
-    domain.load_state_dict(blob.get("domain_state"), where=f"reward model {path}")
-    net = build_reward_net(domain)
-    try:
-        net.load_state_dict(blob["state_dict"])
-    except RuntimeError:
-        raise UserError(f"reward model {path} does not fit domain.reward_model settings",
-                        "use the settings it was trained with, or delete it to retrain") from None
-    return net
+    return load_cached(path, "reward model", domain, build_reward_net, "domain.reward_model")
