@@ -1,13 +1,16 @@
 """Offline RL control benchmark: BC (the diffusion behaviour prior alone), IQL (its advantage-weighted
-Gaussian policy) and RTB (the prior fine-tuned towards exp(alpha*Q)) on the embedded Pendulum-v1 data.
+Gaussian policy) and RTB (the prior fine-tuned towards exp(alpha*Q)) on an embedded dataset
+(--domain pendulum: Pendulum-v1; --domain halfcheetah: HalfCheetah-v5).
 
 Each seed runs the stages as separate `train.py` processes on a fresh cache, so each stage's wall
 time is measured: BC = prior training; IQL = critic training; RTB = prior + critic + RTB fine-tuning
 (it needs both). The dataset (domain.dataset.seed) is the same for all seeds; the seed changes every
-network's initialisation and training draws. Normalized returns: 0 = uniform random torques, 100 =
-the noise-free swing-up controller, over the same 10 evaluation episodes (fixed reset seeds).
+network's initialisation and training draws. Normalized returns: 0 = uniform random actions, 100 =
+the noise-free expert (swing-up controller, searched gait), over the same 10 evaluation episodes
+(fixed reset seeds).
 
     python bench/control.py --seeds 3 --json bench/results/control.json [key=value ...]
+    python bench/control.py --domain halfcheetah --seeds 3 --json bench/results/halfcheetah.json
 """
 import argparse
 import json
@@ -30,11 +33,11 @@ def run(args, env):
     return time.time() - t
 
 
-def one_seed(seed, extra, threads, root):
+def one_seed(seed, extra, threads, root, domain="pendulum"):
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
     env.pop("RTB_RUN_DIR", None)
     cache, runs = root / f"cache{seed}", root / f"runs{seed}"
-    base = ["domain=pendulum", f"seed={seed}", f"cache_dir={cache}", "trainer.enable_progress_bar=false", *extra]
+    base = [f"domain={domain}", f"seed={seed}", f"cache_dir={cache}", "trainer.enable_progress_bar=false", *extra]
     t_data = run([*base, "stage=dataset", f"run_dir={runs}/dataset"], env)
     t_prior = run([*base, "stage=prior", f"run_dir={runs}/prior"], env)
     t_critic = run([*base, "stage=critic", f"run_dir={runs}/critic"], env)
@@ -56,6 +59,7 @@ def summary(rows):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--domain", default="pendulum", choices=("pendulum", "halfcheetah"))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
@@ -64,7 +68,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         rows = []
         for s in range(a.seeds):
-            rows.append(one_seed(s, a.overrides, a.threads, Path(tmp)))
+            rows.append(one_seed(s, a.overrides, a.threads, Path(tmp), a.domain))
             r = rows[-1]
             print(f"seed {s}: BC {r['bc']:.1f}  IQL {r['iql']:.1f}  RTB {r['rtb']:.1f}  (wall s {r['wall_s']})", flush=True)
     table = summary(rows)
@@ -73,7 +77,7 @@ def main():
         print(f"| {name} | {mean:.1f} ± {std:.1f} | {wall:.0f} |")
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps({"overrides": a.overrides, "threads": a.threads, "rows": rows,
+        Path(a.json).write_text(json.dumps({"domain": a.domain, "overrides": a.overrides, "threads": a.threads, "rows": rows,
                                             "summary": {k: dict(zip(("mean", "std", "wall_s"), v)) for k, v in table.items()}},
                                            indent=2))
 

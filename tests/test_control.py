@@ -198,3 +198,78 @@ def test_file_reference_score_is_the_best_episode(tmp_path):
     dom = OfflineRL(data={"path": str(_write_hdf5(tmp_path / "d.hdf5", a))}, env_id="Pendulum-v1")
     best = max(a["rewards"][:25].sum(), a["rewards"][25:].sum())
     assert dom.best_episode_return() == pytest.approx(best, rel=1e-5)
+
+
+# ---- embedded HalfCheetah-v5 (needs mujoco) ----
+HC_ENV = dict(max_episode_steps=40, clock_period=8)
+
+
+def test_gait_clock_is_appended_and_drives_the_gait():
+    """The wrapper appends (sin, cos) of 2π·t/P; a gait with b = 0, A = 1, φ = 0 plays sin(2π·t/P)."""
+    pytest.importorskip("mujoco")
+    from rtb_lightning.control.environment import make_env
+    from rtb_lightning.control.halfcheetah import gait
+
+    env = make_env("HalfCheetah-v5", **HC_ENV)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (19,) and np.allclose(obs[-2:], [0, 1])
+    params = np.stack([np.zeros(6), np.ones(6), np.zeros(6)])
+    for t in range(1, 6):
+        a = gait(obs[None], params)[0]
+        assert np.allclose(a, np.sin(2 * np.pi * (t - 1) / 8), atol=1e-6)
+        obs, *_ = env.step(a.astype(np.float32))
+        assert np.allclose(obs[-2:], [np.sin(2 * np.pi * t / 8), np.cos(2 * np.pi * t / 8)], atol=1e-6)
+    env.close()
+
+
+def test_halfcheetah_dataset_is_mixed_quality():
+    pytest.importorskip("mujoco")
+    from rtb_lightning.control.environment import rollout_returns
+    from rtb_lightning.control.halfcheetah import expert_from, generate
+
+    d = generate(episodes=9, seed=1, search_iters=3, search_population=8, env_kwargs=HC_ENV)
+    assert d["observations"].shape == (9 * 40, 19) and d["actions"].shape == (9 * 40, 6)
+    assert np.abs(d["actions"]).max() <= 1.0 and d["timeouts"].sum() == 9 and d["expert_params"].shape == (3, 6)
+    by = {c: d["episode_returns"][d["episode_component"] == c] for c in set(d["episode_component"].tolist())}
+    assert {0, 2} <= set(by) and by[0].mean() > by[2].mean()     # gait + noise episodes beat random ones
+    rng = np.random.default_rng(0)
+    gait = rollout_returns(expert_from(d), "HalfCheetah-v5", [5, 6], **HC_ENV)
+    random = rollout_returns(lambda o: rng.uniform(-1, 1, (len(o), 6)), "HalfCheetah-v5", [5, 6], **HC_ENV)
+    assert gait.mean() > random.mean() + 5
+
+
+def test_halfcheetah_dataset_is_cached(tmp_path):
+    """stage=dataset writes one file keyed by the settings; the domain then loads it without regenerating."""
+    pytest.importorskip("mujoco")
+    from rtb_lightning.domains.control import HalfCheetah
+
+    small = ["domain=halfcheetah", "stage=dataset", "domain.dataset.episodes=2", "domain.dataset.search_iters=1",
+             "domain.dataset.search_population=4", "domain.max_episode_steps=20", f"cache_dir={tmp_path}",
+             f"run_dir={tmp_path / 'run'}"]
+    assert _cli()(small) == 0
+    files = list(tmp_path.glob("dataset-HalfCheetah-v5-*.npz"))
+    assert len(files) == 1
+    stamp, saved = files[0].stat().st_mtime_ns, dict(np.load(files[0]))
+    dom = HalfCheetah(env_id="HalfCheetah-v5", cache_dir=tmp_path, max_episode_steps=20, clock_period=8,
+                      dataset={"episodes": 2, "seed": 0, "mix": [0.3333, 0.3333, 0.3333], "noise": 0.3,
+                               "search_iters": 1, "search_population": 4})
+    assert len(dom.data) == 40 and dom.obs_dim == 19 and dom.event_shape == (6,)
+    assert files[0].stat().st_mtime_ns == stamp                   # loaded, not regenerated
+    assert torch.equal(dom.data.actions, torch.as_tensor(saved["actions"]))
+    params = torch.as_tensor(saved["expert_params"]).double().numpy()
+    obs = saved["observations"][:5]
+    assert np.allclose(dom._expert()(obs), np.clip(params[0] + params[1] * np.sin(
+        np.arctan2(obs[:, -2:-1], obs[:, -1:]) + params[2]), -1, 1), atol=1e-5)
+
+
+def test_missing_mujoco_names_the_install(monkeypatch):
+    import sys
+
+    from rtb_lightning.control.environment import make_env
+
+    monkeypatch.setitem(sys.modules, "mujoco", None)              # import mujoco now fails
+    for name in [m for m in sys.modules if m.startswith("gymnasium.envs.mujoco")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(UserError) as e:
+        make_env("HalfCheetah-v5")
+    assert "cannot create environment 'HalfCheetah-v5'" in e.value.message and "pip install mujoco imageio" in e.value.hint

@@ -18,5 +18,6 @@ def dataset_path(cache_dir, env_id, dataset_cfg) -> Path:
 def critic_path(cfg) -> Path:
     d = OmegaConf.to_container(cfg.domain)
     parts = {k: d.get(k) for k in ("env_id", "dataset", "critic")}
+    parts.update({k: d[k] for k in ("max_episode_steps", "clock_period") if d.get(k) is not None})
     parts.update(seed=cfg.seed, data=cfg.data.path)
     return Path(cfg.cache_dir) / f"{cfg.domain.name}-critic-{_hash(parts)}.pt"

@@ -21,7 +21,6 @@ from ..errors import ConfigError, UserError
 from ..networks import TimeMLP
 from .base import Domain, _Stream
 
-DATASET_DEFAULTS = dict(episodes=100, seed=0, mix=[1 / 3, 1 / 3, 1 / 3], noise=0.3)
 CRITIC_DEFAULTS = dict(hidden=256, layers=2, steps=5000, batch_size=256, lr=3e-4, gamma=0.99, expectile=0.7,
                        tau=0.005, awr_beta=3.0, max_weight=100.0, reward_scale=0.1)
 EVAL_DEFAULTS = dict(episodes=10, seed=1000)
@@ -38,7 +37,7 @@ class ControlDomain(Domain):
 
     def __init__(self, batch_size=256, stage="posterior", data=None, cache_dir="cache", env_id="Pendulum-v1",
                  alpha=1.0, samples_per_context=1, dataset=None, critic=None, eval=None,
-                 ref_min_score=None, ref_max_score=None):
+                 ref_min_score=None, ref_max_score=None, max_episode_steps=None, clock_period=None):
         super().__init__(batch_size, stage)
         from ..control.environment import action_bounds, make_env
 
@@ -48,16 +47,19 @@ class ControlDomain(Domain):
                               "domain.env_id=Hopper-v4 (used for action bounds and evaluation rollouts)")
         self.env_id, self.alpha, self.samples_per_context = env_id, alpha, samples_per_context
         self.cache_dir, self.ref_scores = cache_dir, (ref_min_score, ref_max_score)
-        self.dataset_cfg = {**DATASET_DEFAULTS, **(dataset or {})}
+        self.dataset_cfg = dict(dataset or {})     # the embedded generator's arguments (its defaults fill in)
+        # environment settings that change the data and the rollouts (None: the environment's own)
+        self.env_kwargs = {k: v for k, v in (("max_episode_steps", max_episode_steps),
+                                             ("clock_period", clock_period)) if v is not None}
         self.critic_cfg = {**CRITIC_DEFAULTS, **(critic or {})}
         self.eval_cfg = {**EVAL_DEFAULTS, **(eval or {})}
-        env = make_env(env_id)
+        env = make_env(env_id, **self.env_kwargs)
         low, high = action_bounds(env)
         self.obs_dim = int(np.prod(env.observation_space.shape))
         env.close()
         self.mid, self.half = torch.tensor((high + low) / 2, dtype=torch.float32), torch.tensor((high - low) / 2, dtype=torch.float32)
         self.event_shape = (len(low),)
-        self._data, self.critic, self._baselines = None, None, {}
+        self._data, self._arrays, self.critic, self._baselines = None, None, None, {}
 
     # ---- data ----
     @property
@@ -72,7 +74,8 @@ class ControlDomain(Domain):
         if self.path:
             d, where = load_hdf5(self.path), self.path
         else:
-            d, where = from_arrays(self._embedded(), "the embedded dataset"), f"the embedded {self.env_id} dataset"
+            self._arrays = self._embedded()
+            d, where = from_arrays(self._arrays, "the embedded dataset"), f"the embedded {self.env_id} dataset"
         if d.act_dim != self.event_shape[0]:
             raise UserError(f"{where} has {d.act_dim}-dimensional actions, but {self.env_id} takes "
                             f"{self.event_shape[0]}", "set domain.env_id to the environment the data was recorded in")
@@ -85,16 +88,14 @@ class ControlDomain(Domain):
         return d
 
     def _embedded(self):
-        from ..control import pendulum
         from ..control.cache import dataset_path
+        from ..control.tasks import embedded_task
 
-        if self.env_id != pendulum.ENV_ID:
-            raise ConfigError(f"there is no embedded dataset for {self.env_id}",
-                              f"use domain=pendulum, or give a D4RL-style file: domain=offline_rl data.path=...")
-        path = dataset_path(self.cache_dir, self.env_id, self.dataset_cfg)
+        task = embedded_task(self.env_id)
+        path = dataset_path(self.cache_dir, self.env_id, {**self.dataset_cfg, **self.env_kwargs})
         if path.is_file():
             return dict(np.load(path))
-        arrays = pendulum.generate(**self.dataset_cfg)
+        arrays = task.generate(**self.dataset_cfg, env_kwargs=self.env_kwargs)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
@@ -188,11 +189,11 @@ class ControlDomain(Domain):
         from ..control.environment import rollout_returns
 
         e = self.eval_cfg
-        return rollout_returns(policy, self.env_id, range(e["seed"], e["seed"] + e["episodes"]))
+        return rollout_returns(policy, self.env_id, range(e["seed"], e["seed"] + e["episodes"]), **self.env_kwargs)
 
     def reference_returns(self):
         """(0-point, 100-point) returns: the configured D4RL-style reference scores, else a uniform random
-        policy and (embedded data) the noise-free expert controller, or (a file) the dataset's best episode."""
+        policy and (embedded data) the noise-free expert controller (swing-up, gait), or (a file) the dataset's best episode."""
         if "ref" not in self._baselines:
             lo, hi = self.ref_scores
             if lo is None:
@@ -205,9 +206,10 @@ class ControlDomain(Domain):
         return self._baselines["ref"]
 
     def _expert(self):
-        from ..control.pendulum import expert_policy
+        from ..control.tasks import embedded_task
 
-        return expert_policy
+        self._pick(0)                   # generates or loads the dataset (the gait's parameters)
+        return embedded_task(self.env_id).expert_from(self._arrays)
 
     def best_episode_return(self):
         d = self.data
@@ -244,6 +246,11 @@ class ControlDomain(Domain):
             raise UserError(f"{where} models {state.get('act_dim')}-dimensional actions of {state.get('obs_dim')}-dimensional "
                             f"states ({state.get('env_id')}); this dataset has {self.event_shape[0]} and {self.obs_dim} "
                             f"({self.env_id})", "delete that file to retrain it on this dataset, or use the data it was trained on")
+
+
+class HalfCheetah(ControlDomain):
+    """The embedded HalfCheetah-v5 dataset (control/halfcheetah.py): a searched gait mixed with noise."""
+    name = "halfcheetah"
 
 
 class OfflineRL(ControlDomain):
