@@ -2,14 +2,17 @@
 
     python bench/vision_compare.py --json bench/results/vision_digits.json [--steps 300] [--tasks "3;0,2,4,6,8"] [-- extra overrides]
     python bench/vision_compare.py --steps 100 --eval-samples 200 ...   # reduced budget (~15 min on 2 CPU cores)
+    python bench/vision_compare.py --parallel 6 ...                      # a GPU or many-core host: runs side by side
 
 Each method is one `train.py` run (fresh process) sharing one cache (`--cache`, default the repository's
 `cache/`: prior and classifiers trained once); training methods get the same number of steps and batch size; the guidance baselines sweep
-their scale. Writes a markdown table (mean log r, eval accuracy, FID, diversity, wall time) and JSON.
+their scale. With --parallel N, after the first run has filled the cache, up to N runs go side by side
+(wall times then include that contention, equally for every method). Writes a markdown table (mean log r, eval accuracy, FID, diversity, wall time) and JSON.
 """
 import argparse
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,35 +29,43 @@ def main():
     ap.add_argument("--cache", default="cache")
     ap.add_argument("--out", default="runs/vision_compare")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--parallel", type=int, default=1, help="runs side by side once the cache is filled")
     ap.add_argument("extra", nargs="*", help="overrides passed to every run (e.g. data.path=...)")
     a = ap.parse_args()
+    tasks = a.tasks.split(";")
+    runs = [(c, name, args) for c in tasks for name, args in methods(a, c).items()]
+    measured = [one(a, *runs[0])]             # trains the prior and classifiers if not cached
+    with ThreadPoolExecutor(max(1, a.parallel)) as pool:
+        measured += list(pool.map(lambda r: one(a, *r), runs[1:]))
     results, tables = {}, []
-    for classes in a.tasks.split(";"):
-        rows = compare(a, classes)
+    for classes in tasks:
+        rows = {name: row for (c, name, _), row in zip(runs, measured) if c == classes}
         results[classes] = {"rows": rows, "verdict": verdict(rows)}
         tables.append(table(a.domain, classes, rows) + "\n\n" + results[classes]["verdict"])
         print(tables[-1], flush=True)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps({"tasks": results, "tables": tables, "steps": a.steps,
-                                            "eval_samples": a.eval_samples, "extra": a.extra}, indent=2))
+                                            "eval_samples": a.eval_samples, "parallel": a.parallel, "extra": a.extra}, indent=2))
         Path(a.json).with_suffix(".md").write_text("\n\n".join(tables) + "\n")
 
 
-def compare(a, classes):
+def methods(a, classes):
+    """train.py arguments of each compared method for one target class set."""
     common = [f"domain={a.domain}", f"reward.classes=[{classes}]", f"cache_dir={a.cache}",
               f"eval.num_samples={a.eval_samples}", *a.extra]
     train = [f"trainer.max_steps={a.steps}", f"eval.every_n_steps={a.steps}"]
-    methods = {"prior": ["method=dps", "method.guidance_scales=[0]"], "cg": ["method=cg"], "dps": ["method=dps"],
-               "rl_kl": ["method=rl_kl", *train], "ddpo": ["method=ddpo", *train], "rtb": ["method=rtb", *train]}
-    rows = {}
-    for name, args in methods.items():      # the first run trains the prior and classifiers if not cached
-        m, wall = train_run([*common, *args], f"{a.out}/{classes.replace(',', '')}/{name}")
-        keys = ("mean_log_r", "eval_accuracy", "fid", "diversity", "real_diversity", "log_z", "best_scale")
-        rows[name] = {k: m.get(k) for k in keys}
-        rows[name]["wall_s"] = round(wall, 1)
-        print(classes, name, rows[name], flush=True)
-    return rows
+    return {"prior": [*common, "method=dps", "method.guidance_scales=[0]"], "cg": [*common, "method=cg"],
+            "dps": [*common, "method=dps"], "rl_kl": [*common, "method=rl_kl", *train],
+            "ddpo": [*common, "method=ddpo", *train], "rtb": [*common, "method=rtb", *train]}
+
+
+def one(a, classes, name, args):
+    m, wall = train_run(args, f"{a.out}/{classes.replace(',', '')}/{name}")
+    keys = ("mean_log_r", "eval_accuracy", "fid", "diversity", "real_diversity", "log_z", "best_scale")
+    row = {**{k: m.get(k) for k in keys}, "wall_s": round(wall, 1)}
+    print(classes, name, row, flush=True)
+    return row
 
 
 def table(domain, classes, rows):
