@@ -61,8 +61,12 @@ def methods(a, classes):
 
 
 def one(a, classes, name, args):
-    m, wall = train_run(args, f"{a.out}/{classes.replace(',', '')}/{name}")
     keys = ("mean_log_r", "eval_accuracy", "fid", "diversity", "real_diversity", "log_z", "best_scale")
+    try:
+        m, wall = train_run(args, f"{a.out}/{classes.replace(',', '')}/{name}")
+    except SystemExit as e:                   # one failed method (e.g. a diverged baseline) keeps the others' rows
+        print(e, flush=True)
+        return {**dict.fromkeys(keys), "wall_s": None, "error": str(e).strip().splitlines()[-2:]}
     row = {**{k: m.get(k) for k in keys}, "wall_s": round(wall, 1)}
     print(classes, name, row, flush=True)
     return row
@@ -73,10 +77,13 @@ def table(domain, classes, rows):
              "|---|---|---|---|---|---|"]
     fmt = lambda v: "" if v is None else f"{v:.3f}"
     for name, r in rows.items():
+        if r.get("error"):
+            lines.append(f"| {name} | failed: {' '.join(r['error'])[:120]} | | | | |")
+            continue
         label = name + (f" (scale {r['best_scale']:g})" if name in ("cg", "dps") and r.get("best_scale") is not None else "")
         lines.append(f"| {label} | {fmt(r['mean_log_r'])} | {fmt(r['eval_accuracy'])} | {fmt(r['fid'])} | "
                      f"{fmt(r['diversity'])} | {r['wall_s']:.0f} |")
-    real = rows["rtb"].get("real_diversity")
+    real = rows["rtb"].get("real_diversity") or next((r["real_diversity"] for r in rows.values() if r.get("real_diversity")), None)
     if real is not None:
         lines.append(f"| real images of the class(es) | | 1 | 0 | {real:.3f} | |")
     return "\n".join(lines)
@@ -85,12 +92,14 @@ def table(domain, classes, rows):
 def verdict(rows):
     """The issue's targets for RTB, checked on the measured numbers."""
     rtb = rows["rtb"]
-    better = [n for n in ("prior", "cg", "dps", "rl_kl", "ddpo")
-              if rows[n]["eval_accuracy"] >= rtb["eval_accuracy"] and rows[n]["fid"] <= rtb["fid"]]
+    if rtb.get("error"):
+        return "RTB failed: no verdict"
+    ok = {n: r for n, r in rows.items() if n != "rtb" and not r.get("error")}
+    better = [n for n, r in ok.items() if r["eval_accuracy"] >= rtb["eval_accuracy"] and r["fid"] <= rtb["fid"]]
     real = rtb.get("real_diversity") or float("nan")
     return (f"RTB accuracy {rtb['eval_accuracy']:.3f} (target >= 0.95: {'met' if rtb['eval_accuracy'] >= 0.95 else 'not met'}); "
             f"baselines at least as accurate with FID <= RTB's: {', '.join(better) or 'none'} "
-            f"(target: none); RTB diversity / real = {rtb['diversity'] / real:.2f} (target >= 0.9)")
+            f"(target: none){'; failed: ' + ', '.join(sorted(set(rows) - set(ok) - {'rtb'})) if len(ok) < len(rows) - 1 else ''}; RTB diversity / real = {rtb['diversity'] / real:.2f} (target >= 0.9)")
 
 
 if __name__ == "__main__":
