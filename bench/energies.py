@@ -3,6 +3,7 @@
     python bench/energies.py --quick                              # smoke test (seconds per run)
     python bench/energies.py --steps 25000 --seeds 3 --device cuda --json bench/results/energies.json
     python bench/energies.py --energies gmm25 --methods tb_expl_ls --steps 3000 --seeds 3
+    python bench/energies.py --parallel 12 --threads 1 ...     # a many-core host: one process per run, side by side
 
 For each energy (25GMM d=2, Funnel d=10, Manywell d=32) and sampler variant it trains with
 train.py's builders (conf/domain/<energy>.yaml plus the variant's overrides below) and reports,
@@ -31,11 +32,13 @@ import contextlib
 import io
 import json
 import math
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -113,6 +116,26 @@ def run_one(energy, method, seed, steps, device, extra, run_root):
             "wall_s": round(counter.train_s, 2), "total_s": round(total_s, 2), "energy_evals": counter.total}
 
 
+def _job(energy, method, seed, steps, device, extra, threads, root):
+    """One run, also in a worker process (which needs its own thread count and log level)."""
+    import logging
+    import warnings
+
+    import torch
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    if threads:
+        torch.set_num_threads(threads)
+    return run_one(energy, method, seed, steps, device, extra, root)
+
+
+def report(r):
+    print(f"[bench] {r['energy']} {LABELS[r['method']]} seed {r['seed']}: dlogZ {r['log_z_error']:.3f} dlogZ_IW "
+          f"{r['log_z_iw_error']:.3f} W2^2 {r['w2_sq']:.3f} ({r['wall_s']:.0f} s)", flush=True)
+    return r
+
+
 def _fmt(values, digits=3):
     vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:
@@ -150,6 +173,8 @@ def main():
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     ap.add_argument("--json", type=str, default=None, help="write every run's numbers here")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave as is)")
+    ap.add_argument("--parallel", type=int, default=1, help="runs side by side, each in its own process")
+    ap.add_argument("--out", type=str, default=None, help="keep the run directories here (default: a temporary one)")
     ap.add_argument("overrides", nargs="*", help="extra config overrides for every run, e.g. posterior.lr=0.002")
     args = ap.parse_args()
     import torch
@@ -166,24 +191,23 @@ def main():
         extra = ["process.num_steps=10", "posterior.batch_size=64", "posterior.log_z_init_samples=64",
                  "eval.num_samples=200", "sampler.ls_every=10", "sampler.ls_steps=20", "sampler.ls_burn_in=10",
                  "sampler.ls_keep_every=5", *extra]
-    import logging
-
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    results = []
-    with tempfile.TemporaryDirectory() as root:
-        for e in args.energies:
-            for m in args.methods:
-                for s in range(args.seeds):
-                    r = run_one(e, m, s, steps, args.device, extra, root)
-                    results.append(r)
-                    print(f"[bench] {e} {LABELS[m]} seed {s}: dlogZ {r['log_z_error']:.3f} dlogZ_IW "
-                          f"{r['log_z_iw_error']:.3f} W2^2 {r['w2_sq']:.3f} ({r['wall_s']:.0f} s)", flush=True)
+    jobs = [(e, m, s, steps, args.device, extra, args.threads) for e in args.energies for m in args.methods
+            for s in range(args.seeds)]
+    with contextlib.ExitStack() as stack:
+        root = args.out or stack.enter_context(tempfile.TemporaryDirectory())
+        if args.parallel > 1:
+            ctx = multiprocessing.get_context("spawn")       # fresh interpreters: no forked torch/CUDA state
+            pool = stack.enter_context(ProcessPoolExecutor(args.parallel, mp_context=ctx))
+            futures = [pool.submit(_job, *j, root) for j in jobs]
+            results = [report(f.result()) for f in futures]
+        else:
+            results = [report(_job(*j, root)) for j in jobs]
     print(f"\n{steps} steps per run, {args.seeds} seeds, device {args.device}; overrides: {' '.join(extra) or 'none'}")
     print(table(results, args.energies, args.methods))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"steps": steps, "seeds": args.seeds, "device": args.device,
-                                               "overrides": extra, "published": {f"{e}/{m}": v for (e, m), v in PUBLISHED.items()},
+                                               "parallel": args.parallel, "overrides": extra, "published": {f"{e}/{m}": v for (e, m), v in PUBLISHED.items()},
                                                "runs": results}, indent=2))
 
 
