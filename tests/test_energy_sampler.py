@@ -107,6 +107,8 @@ def test_train_py_gmm25_with_local_search_and_langevin_writes_sampler_metrics(tm
     for k in ("log_z_error", "log_z_iw_error", "eubo", "w2_sq", "ess"):
         assert isinstance(metrics[k], float) and math.isfinite(metrics[k]), k
     assert metrics["eubo"] > metrics["log_z_elbo"]          # EUBO >= log Z >= ELBO; far apart after 24 steps
+    history = json.loads((run / "eval_history.json").read_text())      # written at each evaluation
+    assert [h["step"] for h in history] == [12, 24] and history[-1]["w2_sq"] == metrics["w2_sq"]
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert "local_search" in ckpt and ckpt["local_search"]["step_size"] > 0
 

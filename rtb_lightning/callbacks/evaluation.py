@@ -67,6 +67,8 @@ class EvaluationCallback(L.Callback):
             return None
         step, wall = trainer.global_step, time.time() - self.start_time
         self.history.append({"step": step, "wall_s": round(wall, 2), **metrics})
+        # Rewritten at every evaluation: a run killed before its end still leaves its numbers.
+        atomic_write_text(json.dumps(self.history, indent=1), self.run_dir / "eval_history.json")
         if trainer.logger is not None:
             trainer.logger.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step=step)
         fig = self.domain.plot(self.prior_x, x, self.run_dir / "samples.png" if final else None)
