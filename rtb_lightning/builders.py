@@ -141,7 +141,7 @@ def train_prior(cfg, run_dir, devices=None):
     domain = build_domain(cfg, "prior")
     process = build_process(cfg, domain)
     net = build_network(cfg.prior.network, domain)
-    module = DiffusionPriorModule(process, net, cfg.prior.lr, cfg.prior.steps)
+    module = DiffusionPriorModule(process, domain.prior_trainee(net), cfg.prior.lr, cfg.prior.steps)
     extra = {} if devices is None else {"devices": devices, "num_nodes": 1, "strategy": "auto"}
     trainer = build_trainer(cfg, run_dir, subdir="prior/", max_steps=cfg.prior.steps,
                             enable_checkpointing=False, **extra)

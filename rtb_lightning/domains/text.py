@@ -1,6 +1,9 @@
 """Text infilling: given a story's beginning and end, sample its middle.
 
-Prior: a masked-diffusion denoiser of the middle given the beginning (trained, cached). Reward:
+Prior: a masked-diffusion denoiser of the middle that reads the beginning and, when revealed, the
+end (trained, cached; the end shown to a domain.prior_end_visible fraction of its training batches).
+Its default, end hidden, is p_prior(middle | beginning), the prior of RTB; revealed, it is the
+"prompted by masking" baseline p(middle | beginning, end), no fine-tuning. Reward:
 log r = log p_AR(end | beginning, middle) under a small autoregressive LM (trained, cached). The
 posterior p_prior(middle | beginning) * r^beta is learned by RTB, amortised over the corpus: the
 condition of a trajectory is its story's [beginning tokens, end tokens] (fixed lengths, padded).
@@ -13,6 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..errors import UserError
+from ..networks.reveal_context import RevealContext
 from ..networks.transformer import TokenDenoiser
 from ..text import WordTokenizer, generate_stories, load_corpus, split_words
 from .base import Domain, _Stream
@@ -27,8 +31,13 @@ class TextDomain(Domain):
 
     def __init__(self, batch_size=64, stage="posterior", data=None, num_stories=4000, corpus_seed=0,
                  num_eval=200, max_beginning=16, max_middle=24, max_end=16, heads=4, samples_per_context=1,
-                 reward_model=None, eval=None):
+                 reward_model=None, eval=None, prior_end_visible=0.5):
         super().__init__(batch_size, stage)
+        if not 0.0 <= prior_end_visible < 1.0:
+            raise UserError(f"domain.prior_end_visible={prior_end_visible} must be in [0, 1): the share of prior "
+                            "training batches that show the end (the rest train p(middle | beginning))",
+                            "use e.g. domain.prior_end_visible=0.5 (0: no prompted-by-masking baseline)")
+        self.prior_end_visible = prior_end_visible
         data = data or {}
         self.samples_per_context = samples_per_context
         self.heads = heads
@@ -135,10 +144,19 @@ class TextDomain(Domain):
 
     # ---- networks ----
     def build_network(self, net_cfg, zero_init=False, role="prior"):
-        """Prior denoiser reads the beginning; the posterior's correction also reads the end."""
+        """Every denoiser reads [beginning, end]; the prior's end is hidden (mask tokens) unless revealed."""
         lb, lm, le = self.lengths
-        return TokenDenoiser(self.vocab_size, lm, lb if role == "prior" else lb + le, net_cfg.hidden,
-                             net_cfg.layers, self.heads, zero_init=zero_init)
+        hidden = (lb, lb + le) if role == "prior" else None
+        return TokenDenoiser(self.vocab_size, lm, lb + le, net_cfg.hidden, net_cfg.layers, self.heads,
+                             zero_init=zero_init, hidden_context=hidden)
+
+    def prior_trainee(self, net):
+        """Condition dropout: the end shown to a prior_end_visible share of the sequences, hidden otherwise."""
+        return RevealContext(net, self.prior_end_visible)
+
+    def prompted_prior(self, prior):
+        """The prior prompted with beginning and end by masking (no fine-tuning); None if never trained so."""
+        return RevealContext(prior, 1.0) if self.prior_end_visible > 0 else None
 
     def log_z_network(self, hidden=64):
         """log Z(beginning, end): token embeddings, flattened, through a small MLP (zero-initialised output)."""
