@@ -71,7 +71,7 @@ def test_prompted_sampling_follows_the_end_on_a_tiny_model(domain):
     class FirstEndToken(torch.nn.Module):          # logits peaked on the first end token the prompt shows
         def forward(self, x, t, cond=None, reveal=False):
             p = net.prompt(cond, reveal)[:, lb]
-            return 8.0 * torch.nn.functional.one_hot(p.clamp(max=domain.vocab_size - 1), domain.vocab_size
+            return 50.0 * torch.nn.functional.one_hot(p.clamp(max=domain.vocab_size - 1), domain.vocab_size
                                                      ).float()[:, None].expand(-1, lm, -1)
 
     process = MaskedProcess(lm, domain.vocab_size, 4)
