@@ -257,7 +257,7 @@ def build_posterior(cfg, prior, domain, process):
     if cfg.sampler.langevin:
         correction = LangevinDrift(correction, domain.log_reward, domain.event_shape, cfg.sampler.langevin_clip,
                                    cfg.posterior.network.time_dim, cfg.posterior.network.hidden)
-    post = Residual(prior, correction, process.unit_shift if cfg.posterior.std_units else None)
+    post = Residual(domain.posterior_base(prior), correction, process.unit_shift if cfg.posterior.std_units else None)
     if cfg.sampler.learned_variance:
         post = LearnedVariance(post, build_network(cfg.posterior.network, domain, zero_init=True))
     return post

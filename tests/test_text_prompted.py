@@ -103,11 +103,34 @@ def test_condition_dropout_shows_the_end_to_a_share_of_sequences(domain):
     assert RevealContext(Spy(), 1.0)(x, t, cond) is not None and seen[-1] is True
 
 
+def test_posterior_start_prompted_is_a_residual_on_the_prompted_prior_scored_against_the_hidden_prior(tmp_path):
+    """RTB's reference stays the end-hidden prior; only the posterior's frozen base reads the end."""
+    from rtb_lightning.builders import build_posterior, build_process
+    from rtb_lightning.config import load_config
+    from rtb_lightning.scorer import TrajectoryScorer
+
+    cfg = load_config(["domain=text", "domain.num_stories=60", "domain.num_eval=10", f"cache_dir={tmp_path}",
+                       "domain.posterior_start=prompted", "posterior.network.hidden=16", "posterior.network.layers=1"])
+    d = TextDomain(num_stories=60, num_eval=10, posterior_start="prompted")
+    prior = d.build_network(NET).eval()
+    post = build_posterior(cfg, prior, d, build_process(cfg, d))
+    x, t, cond = _inputs(d)
+    with torch.no_grad():
+        torch.testing.assert_close(post(x, t, cond), prior(x, t, cond, reveal=True))    # zero correction
+    assert not TrajectoryScorer(None, prior, post).shares_prior        # prior outputs are not reused for it
+    assert not list(post.parameters()) or all(p.requires_grad for p in post.parameters())
+    assert not any(p is q for p in post.parameters() for q in prior.parameters())
+
+
 def test_prior_end_visible_is_checked_and_zero_drops_the_prompted_baseline():
     with pytest.raises(UserError, match="prior_end_visible"):
         TextDomain(num_stories=60, num_eval=10, prior_end_visible=1.0)
     d = TextDomain(num_stories=60, num_eval=10, prior_end_visible=0.0)
     assert d.prompted_prior(d.build_network(NET)) is None
+    with pytest.raises(UserError, match="posterior_start"):
+        TextDomain(num_stories=60, num_eval=10, prior_end_visible=0.0, posterior_start="prompted")
+    with pytest.raises(UserError, match="posterior_start"):
+        TextDomain(num_stories=60, num_eval=10, posterior_start="copy")
 
 
 def test_a_prior_trained_before_the_end_was_readable_is_a_clear_error(domain, tmp_path):
@@ -128,3 +151,5 @@ def test_the_prior_cache_key_moves_with_the_dropout_share_and_the_reward_model_k
     cfg = lambda *a: load_config(["domain=text", f"cache_dir={tmp_path}", *a])
     assert prior_path(cfg()) != prior_path(cfg("domain.prior_end_visible=0.25"))
     assert reward_model_path(cfg()) == reward_model_path(cfg("domain.prior_end_visible=0.25"))
+    assert prior_path(cfg()) == prior_path(cfg("domain.posterior_start=prompted"))
+    assert reward_model_path(cfg()) == reward_model_path(cfg("domain.posterior_start=prompted"))

@@ -37,6 +37,10 @@ class Domain(L.LightningDataModule):
         """What the prior stage fits to prior_data (default: the prior network itself)."""
         return net
 
+    def posterior_base(self, prior):
+        """The frozen base of a residual posterior (default: the prior; its target stays prior * r)."""
+        return prior
+
     def analytic_prior(self, process):
         """A network with the exact prior (optional)."""
         return None

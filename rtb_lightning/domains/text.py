@@ -28,16 +28,22 @@ class TextDomain(Domain):
     name = "text"
     uses_data = True
     metric_keys = ("bleu4", "gleu4", "mean_log_r")
+    prior_key_ignores = ("posterior_start",)         # posterior settings do not shape the cached prior
 
     def __init__(self, batch_size=64, stage="posterior", data=None, num_stories=4000, corpus_seed=0,
                  num_eval=200, max_beginning=16, max_middle=24, max_end=16, heads=4, samples_per_context=1,
-                 reward_model=None, eval=None, prior_end_visible=0.5):
+                 reward_model=None, eval=None, prior_end_visible=0.5,
+                 posterior_start="prior"):
         super().__init__(batch_size, stage)
         if not 0.0 <= prior_end_visible < 1.0:
             raise UserError(f"domain.prior_end_visible={prior_end_visible} must be in [0, 1): the share of prior "
                             "training batches that show the end (the rest train p(middle | beginning))",
                             "use e.g. domain.prior_end_visible=0.5 (0: no prompted-by-masking baseline)")
-        self.prior_end_visible = prior_end_visible
+        if posterior_start not in ("prior", "prompted") or (posterior_start == "prompted" and not prior_end_visible):
+            raise UserError(f"domain.posterior_start={posterior_start!r} must be 'prior' or 'prompted' (the latter "
+                            f"needs domain.prior_end_visible > 0, got {prior_end_visible})",
+                            "use domain.posterior_start=prior, or prompted with e.g. domain.prior_end_visible=0.5")
+        self.prior_end_visible, self.posterior_start = prior_end_visible, posterior_start
         data = data or {}
         self.samples_per_context = samples_per_context
         self.heads = heads
@@ -157,6 +163,11 @@ class TextDomain(Domain):
     def prompted_prior(self, prior):
         """The prior prompted with beginning and end by masking (no fine-tuning); None if never trained so."""
         return RevealContext(prior, 1.0) if self.prior_end_visible > 0 else None
+
+    def posterior_base(self, prior):
+        """posterior_start=prompted: the residual posterior starts as the prompted prior (it reads the
+        end from step 0); RTB's reference and target stay the end-hidden prior."""
+        return self.prompted_prior(prior) if self.posterior_start == "prompted" else prior
 
     def log_z_network(self, hidden=64):
         """log Z(beginning, end): token embeddings, flattened, through a small MLP (zero-initialised output)."""
