@@ -125,7 +125,7 @@ def test_posterior_start_prompted_is_a_residual_on_the_prompted_prior_scored_aga
 def test_prior_end_visible_is_checked_and_zero_drops_the_prompted_baseline():
     with pytest.raises(UserError, match="prior_end_visible"):
         TextDomain(num_stories=60, num_eval=10, prior_end_visible=1.0)
-    d = TextDomain(num_stories=60, num_eval=10, prior_end_visible=0.0)
+    d = TextDomain(num_stories=60, num_eval=10, prior_end_visible=0.0, posterior_start="prior")
     assert d.prompted_prior(d.build_network(NET)) is None
     with pytest.raises(UserError, match="posterior_start"):
         TextDomain(num_stories=60, num_eval=10, prior_end_visible=0.0, posterior_start="prompted")

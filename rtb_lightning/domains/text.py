@@ -33,7 +33,7 @@ class TextDomain(Domain):
     def __init__(self, batch_size=64, stage="posterior", data=None, num_stories=4000, corpus_seed=0,
                  num_eval=200, max_beginning=16, max_middle=24, max_end=16, heads=4, samples_per_context=1,
                  reward_model=None, eval=None, prior_end_visible=0.5,
-                 posterior_start="prior"):
+                 posterior_start="prompted"):
         super().__init__(batch_size, stage)
         if not 0.0 <= prior_end_visible < 1.0:
             raise UserError(f"domain.prior_end_visible={prior_end_visible} must be in [0, 1): the share of prior "
