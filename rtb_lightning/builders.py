@@ -324,8 +324,9 @@ def check_method(cfg):
         raise ConfigError("prior.kind=trained trains a DDPM prior and needs process.kind=vp",
                           "use process.kind=vp, or a reference/analytic prior")
     if cfg.process.kind == "masked" and cfg.posterior.init == "copy":
-        raise ConfigError("the text prior does not read the end of the story, so a copy of it cannot condition on it",
-                          "use posterior.init=residual (prior + a correction that reads beginning and end)")
+        raise ConfigError("a copy of the text prior would hide the end of the story (the prior is p(middle | beginning))",
+                          "use posterior.init=residual (the prior, or the prior shown the end with "
+                          "domain.posterior_start=prompted, + a correction that reads beginning and end)")
     if m == "tb" and cfg.process.kind != "brownian":
         raise ConfigError("method=tb needs a reference process with a backward kernel", "set process.kind=brownian")
     density = getattr(DOMAINS[cfg.domain.name], "reward_is_density", False)
