@@ -62,7 +62,7 @@ class TextEvaluationCallback(L.Callback):
 
     @torch.no_grad()
     def baseline_metrics(self, module):
-        """The prior (it reads the beginning only), the same prior prompted with the end too (by
+        """The prior (end hidden: it reads the beginning only), the same prior prompted with the end too (by
         masking, no fine-tuning), best-of-N prior samples ranked by the reward, and (sft_steps > 0)
         the supervised upper bound."""
         cond, truth = self._conditions(module)
