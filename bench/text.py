@@ -1,4 +1,5 @@
-"""Text infilling table over seeds: RTB posterior vs the prior and best-of-N by reward.
+"""Text infilling table over seeds: RTB posterior vs the prior (beginning only), the prior prompted
+with beginning and end by masking (no fine-tuning), best-of-N by reward, and the supervised upper bound.
 
 Each seed is a full `python train.py domain=text seed=S` from an empty cache (reward model, prior
 and posterior all trained; the corpus and held-out split stay fixed: domain.corpus_seed), so the
@@ -19,7 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 KEYS = ("bleu4", "gleu4", "mean_log_r", "exact_match", "distinct_2")
-OPTIONAL = (("supervised (upper bound)", "sft_"),)
+OPTIONAL = (("prior prompted with beginning+end (masking)", "prompted_"), ("supervised (upper bound)", "sft_"))
 
 
 def run_seed(seed, extra, work):
@@ -46,7 +47,7 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="rtb-text-bench-"))
     runs = [run_seed(s, extra, work) for s in args.seeds]
     best = next(k[:-len("_bleu4")] for k in runs[0] if k.startswith("best_of_") and k.endswith("_bleu4"))
-    cols = [("RTB posterior", ""), ("prior", "prior_"), (best.replace("_", "-"), best + "_")]
+    cols = [("RTB posterior", ""), ("prior (beginning only)", "prior_"), (best.replace("_", "-"), best + "_")]
     cols += [(name, p) for name, p in OPTIONAL if p + "bleu4" in runs[0]]
     table = {}
     for name, prefix in cols:

@@ -141,7 +141,7 @@ def train_prior(cfg, run_dir, devices=None):
     domain = build_domain(cfg, "prior")
     process = build_process(cfg, domain)
     net = build_network(cfg.prior.network, domain)
-    module = DiffusionPriorModule(process, net, cfg.prior.lr, cfg.prior.steps)
+    module = DiffusionPriorModule(process, domain.prior_trainee(net), cfg.prior.lr, cfg.prior.steps)
     extra = {} if devices is None else {"devices": devices, "num_nodes": 1, "strategy": "auto"}
     trainer = build_trainer(cfg, run_dir, subdir="prior/", max_steps=cfg.prior.steps,
                             enable_checkpointing=False, **extra)
@@ -257,7 +257,7 @@ def build_posterior(cfg, prior, domain, process):
     if cfg.sampler.langevin:
         correction = LangevinDrift(correction, domain.log_reward, domain.event_shape, cfg.sampler.langevin_clip,
                                    cfg.posterior.network.time_dim, cfg.posterior.network.hidden)
-    post = Residual(prior, correction, process.unit_shift if cfg.posterior.std_units else None)
+    post = Residual(domain.posterior_base(prior), correction, process.unit_shift if cfg.posterior.std_units else None)
     if cfg.sampler.learned_variance:
         post = LearnedVariance(post, build_network(cfg.posterior.network, domain, zero_init=True))
     return post
@@ -324,8 +324,9 @@ def check_method(cfg):
         raise ConfigError("prior.kind=trained trains a DDPM prior and needs process.kind=vp",
                           "use process.kind=vp, or a reference/analytic prior")
     if cfg.process.kind == "masked" and cfg.posterior.init == "copy":
-        raise ConfigError("the text prior does not read the end of the story, so a copy of it cannot condition on it",
-                          "use posterior.init=residual (prior + a correction that reads beginning and end)")
+        raise ConfigError("a copy of the text prior would hide the end of the story (the prior is p(middle | beginning))",
+                          "use posterior.init=residual (the prior, or the prior shown the end with "
+                          "domain.posterior_start=prompted, + a correction that reads beginning and end)")
     if m == "tb" and cfg.process.kind != "brownian":
         raise ConfigError("method=tb needs a reference process with a backward kernel", "set process.kind=brownian")
     density = getattr(DOMAINS[cfg.domain.name], "reward_is_density", False)

@@ -28,11 +28,11 @@ def test_short_text_run_raises_the_reward_over_the_prior(tmp_path):
     check_ok(proc)
     m = json.loads((run / "metrics.json").read_text())
     for k in ("bleu4", "gleu4", "mean_log_r", "log_z", "distinct_2", "prior_bleu4", "prior_mean_log_r",
-              "best_of_4_bleu4", "best_of_4_mean_log_r"):
+              "best_of_4_bleu4", "best_of_4_mean_log_r", "prompted_bleu4", "prompted_gleu4", "prompted_mean_log_r"):
         assert isinstance(m[k], float), k
     assert m["step"] == 150 and len(m["history"]) == 2
     assert m["mean_log_r"] > m["prior_mean_log_r"] + 0.5, (m["mean_log_r"], m["prior_mean_log_r"])
-    assert "posterior:" in (run / "examples.txt").read_text()
+    assert "posterior:" in (run / "examples.txt").read_text() and "prompted:" in (run / "examples.txt").read_text()
     assert "text infilling on 40 held-out stories" in proc.stdout
     # the checkpoint carries the tokenizer (the datamodule's state) and log Z(cond), not the prior
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)

@@ -1,6 +1,7 @@
 """Infilling evaluation on held-out stories: BLEU-4 / GLEU-4 of sampled middles against the true
-ones, mean log r, diversity, with the prior-only and best-of-N-by-reward baselines in the same
-metrics.json, and example infills as text.
+ones, mean log r, diversity, with the baselines in the same metrics.json (prior_*: the prior, which
+reads the beginning only; prompted_*: the same prior shown the end too, by masking; best_of_N_*:
+the best of N prior samples by reward; sft_*: the supervised upper bound), and example infills.
 
 Several samples per held-out context: BLEU/GLEU pool all of them against the context's true
 middle; distinct-n is measured within each context's samples, then averaged (diversity of the
@@ -25,6 +26,7 @@ class TextEvaluationCallback(L.Callback):
         self.every_n_steps, self.k, self.best_of, self.num_examples = every_n_steps, samples_per_context, best_of, examples
         self.start_time = time.time() if start_time is None else start_time
         self.history, self.baselines, self.final = [], {}, None
+        self.prior_samples = self.prompted_samples = None
 
     # ---- sampling ----
     def _conditions(self, module):
@@ -51,24 +53,34 @@ class TextEvaluationCallback(L.Callback):
                 "distinct_1": sum(distinct_n(g, 1) for g in groups) / len(groups),
                 "distinct_2": sum(distinct_n(g, 2) for g in groups) / len(groups)}
 
+    def _sample(self, module, net, cond):
+        """Terminal samples of a denoiser under the shared process, with their log r (batched)."""
+        def one(c):
+            x = module.process.sample(net, len(c), c)[0][:, -1]
+            return x, self._reward(module, x, c)
+        return self._batched(module, cond, one)
+
     @torch.no_grad()
     def baseline_metrics(self, module):
-        """The prior (it reads the beginning only), and best-of-N prior samples ranked by the reward."""
+        """The prior (end hidden: it reads the beginning only), the same prior prompted with the end too (by
+        masking, no fine-tuning), best-of-N prior samples ranked by the reward, and (sft_steps > 0)
+        the supervised upper bound."""
         cond, truth = self._conditions(module)
         rep = cond.repeat_interleave(self.k, 0)
-        prior = lambda c: (lambda x: (x, self._reward(module, x, c)))(module.process.sample(module.prior, len(c), c)[0][:, -1])
-        x_pr, lr_pr = self._batched(module, rep, prior)
-        x_all, lr_all = self._batched(module, rep.repeat_interleave(self.best_of, 0), prior)
+        x_pr, lr_pr = self._sample(module, module.prior, rep)
+        x_all, lr_all = self._sample(module, module.prior, rep.repeat_interleave(self.best_of, 0))
         best = lr_all.view(-1, self.best_of).argmax(1)
         x_best = x_all.view(-1, self.best_of, x_all.shape[-1])[torch.arange(len(best)), best]
         lr_best = lr_all.view(-1, self.best_of)[torch.arange(len(best)), best]
-        self.prior_samples = x_pr
+        self.prior_samples, self.prompted_samples = x_pr, None
         out = {**{f"prior_{k}": v for k, v in self.text_metrics(x_pr, lr_pr, truth).items()},
                **{f"best_of_{self.best_of}_{k}": v for k, v in self.text_metrics(x_best, lr_best, truth).items()}}
+        prompted = self.domain.prompted_prior(module.prior)
+        if prompted is not None:
+            self.prompted_samples, lr_pp = self._sample(module, prompted, rep)
+            out.update({f"prompted_{k}": v for k, v in self.text_metrics(self.prompted_samples, lr_pp, truth).items()})
         if self.sft_steps:
-            sft = self.supervised_model(module)
-            x_sft, lr_sft = self._batched(module, rep, lambda c: (lambda x: (x, self._reward(module, x, c)))(
-                module.process.sample(sft, len(c), c)[0][:, -1]))
+            x_sft, lr_sft = self._sample(module, self.supervised_model(module), rep)
             out.update({f"sft_{k}": v for k, v in self.text_metrics(x_sft, lr_sft, truth).items()})
         return out
 
@@ -139,13 +151,17 @@ class TextEvaluationCallback(L.Callback):
         lines = []
         for i in range(min(n or self.num_examples, len(cond))):
             lines += [f"beginning:  {d.decode(cond[i, :lb])}", f"end:        {d.decode(cond[i, lb:])}",
-                      f"true:       {d.decode(truth[i])}", f"prior:      {d.decode(self.prior_samples[i * self.k])}",
-                      f"posterior:  {d.decode(x[i * self.k])}", ""]
+                      f"true:       {d.decode(truth[i])}", f"prior:      {d.decode(self.prior_samples[i * self.k])}"]
+            if self.prompted_samples is not None:
+                lines.append(f"prompted:   {d.decode(self.prompted_samples[i * self.k])}")
+            lines += [f"posterior:  {d.decode(x[i * self.k])}", ""]
         return "\n".join(lines)
 
     def table(self):
         keys = ("bleu4", "gleu4", "mean_log_r", "exact_match", "distinct_1", "distinct_2")
         cols = [("posterior", ""), ("prior", "prior_"), (f"best-of-{self.best_of}", f"best_of_{self.best_of}_")]
+        if "prompted_bleu4" in self.final:
+            cols.append(("prompted", "prompted_"))
         if self.sft_steps:
             cols.append(("supervised", "sft_"))
         lines = [f"\ntext infilling on {len(self.domain.eval_data()[0])} held-out stories ({self.k} samples each)",

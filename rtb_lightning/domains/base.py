@@ -33,6 +33,14 @@ class Domain(L.LightningDataModule):
         """A batch of training data for the diffusion prior (model coordinates)."""
         raise NotImplementedError
 
+    def prior_trainee(self, net):
+        """What the prior stage fits to prior_data (default: the prior network itself)."""
+        return net
+
+    def posterior_base(self, prior):
+        """The frozen base of a residual posterior (default: the prior; its target stays prior * r)."""
+        return prior
+
     def analytic_prior(self, process):
         """A network with the exact prior (optional)."""
         return None

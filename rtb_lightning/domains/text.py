@@ -1,6 +1,9 @@
 """Text infilling: given a story's beginning and end, sample its middle.
 
-Prior: a masked-diffusion denoiser of the middle given the beginning (trained, cached). Reward:
+Prior: a masked-diffusion denoiser of the middle that reads the beginning and, when revealed, the
+end (trained, cached; the end shown to a domain.prior_end_visible fraction of its training batches).
+Its default, end hidden, is p_prior(middle | beginning), the prior of RTB; revealed, it is the
+"prompted by masking" baseline p(middle | beginning, end), no fine-tuning. Reward:
 log r = log p_AR(end | beginning, middle) under a small autoregressive LM (trained, cached). The
 posterior p_prior(middle | beginning) * r^beta is learned by RTB, amortised over the corpus: the
 condition of a trajectory is its story's [beginning tokens, end tokens] (fixed lengths, padded).
@@ -13,6 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..errors import UserError
+from ..networks.reveal_context import RevealContext
 from ..networks.transformer import TokenDenoiser
 from ..text import WordTokenizer, generate_stories, load_corpus, split_words
 from .base import Domain, _Stream
@@ -24,11 +28,22 @@ class TextDomain(Domain):
     name = "text"
     uses_data = True
     metric_keys = ("bleu4", "gleu4", "mean_log_r")
+    prior_key_ignores = ("posterior_start",)         # posterior settings do not shape the cached prior
 
     def __init__(self, batch_size=64, stage="posterior", data=None, num_stories=4000, corpus_seed=0,
                  num_eval=200, max_beginning=16, max_middle=24, max_end=16, heads=4, samples_per_context=1,
-                 reward_model=None, eval=None):
+                 reward_model=None, eval=None, prior_end_visible=0.5,
+                 posterior_start="prompted"):
         super().__init__(batch_size, stage)
+        if not 0.0 <= prior_end_visible < 1.0:
+            raise UserError(f"domain.prior_end_visible={prior_end_visible} must be in [0, 1): the share of prior "
+                            "training batches that show the end (the rest train p(middle | beginning))",
+                            "use e.g. domain.prior_end_visible=0.5 (0: no prompted-by-masking baseline)")
+        if posterior_start not in ("prior", "prompted") or (posterior_start == "prompted" and not prior_end_visible):
+            raise UserError(f"domain.posterior_start={posterior_start!r} must be 'prior' or 'prompted' (the latter "
+                            f"needs domain.prior_end_visible > 0, got {prior_end_visible})",
+                            "use domain.posterior_start=prior, or prompted with e.g. domain.prior_end_visible=0.5")
+        self.prior_end_visible, self.posterior_start = prior_end_visible, posterior_start
         data = data or {}
         self.samples_per_context = samples_per_context
         self.heads = heads
@@ -135,10 +150,24 @@ class TextDomain(Domain):
 
     # ---- networks ----
     def build_network(self, net_cfg, zero_init=False, role="prior"):
-        """Prior denoiser reads the beginning; the posterior's correction also reads the end."""
+        """Every denoiser reads [beginning, end]; the prior's end is hidden (mask tokens) unless revealed."""
         lb, lm, le = self.lengths
-        return TokenDenoiser(self.vocab_size, lm, lb if role == "prior" else lb + le, net_cfg.hidden,
-                             net_cfg.layers, self.heads, zero_init=zero_init)
+        hidden = (lb, lb + le) if role == "prior" else None
+        return TokenDenoiser(self.vocab_size, lm, lb + le, net_cfg.hidden, net_cfg.layers, self.heads,
+                             zero_init=zero_init, hidden_context=hidden)
+
+    def prior_trainee(self, net):
+        """Condition dropout: the end shown to a prior_end_visible share of the sequences, hidden otherwise."""
+        return RevealContext(net, self.prior_end_visible)
+
+    def prompted_prior(self, prior):
+        """The prior prompted with beginning and end by masking (no fine-tuning); None if never trained so."""
+        return RevealContext(prior, 1.0) if self.prior_end_visible > 0 else None
+
+    def posterior_base(self, prior):
+        """posterior_start=prompted: the residual posterior starts as the prompted prior (it reads the
+        end from step 0); RTB's reference and target stay the end-hidden prior."""
+        return self.prompted_prior(prior) if self.posterior_start == "prompted" else prior
 
     def log_z_network(self, hidden=64):
         """log Z(beginning, end): token embeddings, flattened, through a small MLP (zero-initialised output)."""

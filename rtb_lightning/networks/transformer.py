@@ -1,8 +1,10 @@
 """Small transformers over tokens: a bidirectional denoiser for masked diffusion, and a causal LM.
 
 TokenDenoiser(x, t, cond) -> logits (N, L, V) for the L positions of x, reading the first
-`context_len` tokens of cond as a never-masked prompt (a prior reads the beginning only; a
-posterior correction also reads the end). Learned positions, pre-norm layers, no dropout.
+`context_len` tokens of cond as a never-masked prompt. A `hidden_context` segment of that prompt
+(the text prior: the end) is read as mask tokens unless the caller reveals it: the same network
+is then p(middle | beginning) by default and p(middle | beginning, end) when revealed (trained with
+both by condition dropout, networks/reveal_context.py). Learned positions, pre-norm layers, no dropout.
 """
 import torch
 from torch import nn
@@ -15,9 +17,12 @@ def _encoder(hidden, layers, heads):
 
 class TokenDenoiser(nn.Module):
     def __init__(self, vocab_size: int, seq_len: int, context_len: int = 0, hidden: int = 128, layers: int = 3,
-                 heads: int = 4, zero_init: bool = False):
+                 heads: int = 4, zero_init: bool = False, hidden_context=None):
         super().__init__()
         self.vocab_size, self.seq_len, self.context_len = vocab_size, seq_len, context_len
+        if hidden_context is not None and not 0 <= hidden_context[0] < hidden_context[1] <= context_len:
+            raise ValueError(f"hidden_context {hidden_context} must be a (start, stop) slice of the {context_len} prompt tokens")
+        self.hidden_context = None if hidden_context is None else tuple(hidden_context)
         self.tok = nn.Embedding(vocab_size + 1, hidden)            # + the mask token (id vocab_size)
         self.pos = nn.Parameter(torch.randn(context_len + seq_len, hidden) * 0.02)
         self.time = nn.Sequential(nn.Linear(1, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
@@ -28,11 +33,22 @@ class TokenDenoiser(nn.Module):
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
 
-    def forward(self, x, t, cond=None):
+    def prompt(self, cond, reveal=False):
+        """The prompt tokens read: cond's first context_len, the hidden segment as mask tokens where
+        not revealed (reveal: a bool, or a (N,) bool tensor per sequence)."""
+        if cond is None or cond.shape[1] < self.context_len:
+            raise ValueError(f"this denoiser reads {self.context_len} prompt tokens from cond")
+        prompt = cond[:, :self.context_len]
+        if self.hidden_context is None:
+            return prompt
+        a, b = self.hidden_context
+        pos = torch.arange(self.context_len, device=cond.device)
+        hide = ((pos >= a) & (pos < b))[None] & ~torch.as_tensor(reveal, device=cond.device).reshape(-1, 1)
+        return prompt.masked_fill(hide, self.vocab_size)
+
+    def forward(self, x, t, cond=None, reveal=False):
         if self.context_len:
-            if cond is None or cond.shape[1] < self.context_len:
-                raise ValueError(f"this denoiser reads {self.context_len} prompt tokens from cond")
-            x = torch.cat([cond[:, :self.context_len], x], 1)
+            x = torch.cat([self.prompt(cond, reveal), x], 1)
         h = self.tok(x) + self.pos + self.time(t.reshape(-1, 1).to(self.pos.dtype))[:, None]
         h = self.body(h)[:, self.context_len:]
         return self.out(self.norm(h))

@@ -42,7 +42,8 @@ def build_reward_net(domain):
 
 
 def reward_model_path(cfg) -> Path:
-    parts = {"domain": {k: v for k, v in OmegaConf.to_container(cfg.domain).items() if k not in ("eval", "samples_per_context")},
+    ignore = ("eval", "samples_per_context", "prior_end_visible", "posterior_start")    # they do not shape the AR model
+    parts = {"domain": {k: v for k, v in OmegaConf.to_container(cfg.domain).items() if k not in ignore},
              "data": OmegaConf.to_container(cfg.data), "seed": cfg.seed}
     return Path(cfg.cache_dir) / f"{cfg.domain.name}-reward-{hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]}.pt"
 
