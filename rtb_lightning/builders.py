@@ -338,7 +338,8 @@ def check_method(cfg):
     if cfg.sampler.learned_variance and (cfg.process.kind != "brownian" or cfg.posterior.init != "residual"):
         raise ConfigError("sampler.learned_variance needs process.kind=brownian and posterior.init=residual")
     if cfg.sampler.langevin and cfg.posterior.init != "residual":
-        raise ConfigError("sampler.langevin adds a term to the correction network", "use posterior.init=residual")
+        raise ConfigError("sampler.langevin (on by default for domain=digits) adds a term to the residual correction network",
+                          "use posterior.init=residual, or set sampler.langevin=false")
     if (cfg.sampler.langevin or cfg.sampler.local_search) and m == "rl_kl":
         raise ConfigError("sampler.langevin / sampler.local_search are for off-policy samplers", "use method=tb or vargrad")
     if cfg.sampler.local_search and cfg.sampling.buffer <= 0:

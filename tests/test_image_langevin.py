@@ -1,0 +1,64 @@
+"""The digits default posterior: residual correction + Langevin term s(t) * grad log r(x_t) of the classifier."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from rtb_lightning.builders import build_posterior, check_method
+from rtb_lightning.config import load_config
+from rtb_lightning.errors import ConfigError
+from rtb_lightning.networks import LangevinDrift, Residual, TimeUNet
+from rtb_lightning.networks.classifier import ConvClassifier
+from rtb_lightning.processes import VPProcess
+from rtb_lightning.rewards import ClassifierReward
+
+
+def _posterior(*extra):
+    torch.manual_seed(0)
+    clf = ConvClassifier((1, 8, 8), 10, channels=4, depth=2, feature_dim=8)
+    domain = SimpleNamespace(num_classes=10, event_shape=(1, 8, 8), name="digits", log_reward=ClassifierReward(clf, [3]),
+                             posterior_base=lambda prior: prior)
+    prior = TimeUNet((1, 8, 8), channels=8, channel_mult=(1, 2), time_dim=16)
+    process = VPProcess((1, 8, 8), num_steps=4, num_train_steps=100)
+    cfg = load_config(["domain=digits", *extra])
+    return build_posterior(cfg, prior, domain, process), prior, process, clf
+
+
+def test_digits_default_adds_the_scaled_classifier_gradient_in_std_units():
+    post, prior, process, clf = _posterior("sampler.langevin_clip=0.004")
+    assert isinstance(post, Residual) and isinstance(post.correction, LangevinDrift)
+    x, t = torch.randn(6, 1, 8, 8), torch.rand(6)
+    with torch.no_grad():
+        assert torch.equal(post(x, t), prior(x, t))                  # zero-initialised: starts as the prior
+        post.correction.scale[-1].bias.fill_(0.5)
+    # the reward's gradient, independently: d/dx log softmax(clf(x))[:, 3]
+    xg = x.clone().requires_grad_(True)
+    g, = torch.autograd.grad(torch.log_softmax(clf(xg), 1)[:, 3].sum(), xg)
+    assert g.abs().max() > 0.004                                     # the clip below is active
+    lang = post.correction
+    want = (lang.net(x, t) + 0.5 * g.clamp(-0.004, 0.004)) * process.unit_shift(t).view(-1, 1, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(post(x, t) - prior(x, t), want, rtol=1e-5, atol=1e-6)
+    # the scale learns: the gradient reaches it through the image-shaped product
+    post(x, t).square().sum().backward()
+    assert lang.scale[-1].bias.grad.abs().sum() > 0
+    assert not any(p.grad is not None for p in clf.parameters())
+
+
+def test_langevin_off_gives_the_plain_residual():
+    post, *_ = _posterior("sampler.langevin=false")
+    assert isinstance(post, Residual) and not isinstance(post.correction, LangevinDrift)
+
+
+@pytest.mark.parametrize("method", ["rl_kl", "ddpo"])
+def test_on_policy_baselines_on_digits_use_the_plain_network(method):
+    cfg = load_config(["domain=digits", f"method={method}"])
+    assert cfg.sampler.langevin is False
+    check_method(cfg)
+
+
+@pytest.mark.parametrize("init", ["copy", "lora"])
+def test_copy_and_lora_on_digits_name_the_langevin_switch(init):
+    with pytest.raises(ConfigError, match="sampler.langevin=false"):
+        check_method(load_config(["domain=digits", f"posterior.init={init}"]))
+    check_method(load_config(["domain=digits", f"posterior.init={init}", "sampler.langevin=false"]))
