@@ -78,7 +78,7 @@ def table(domain, classes, rows):
     fmt = lambda v: "" if v is None else f"{v:.3f}"
     for name, r in rows.items():
         if r.get("error"):
-            lines.append(f"| {name} | failed: {' '.join(r['error'])[:120]} | | | | |")
+            lines.append(f"| {name} | failed: {r['error'][0][:110]} | | | | |")
             continue
         label = name + (f" (scale {r['best_scale']:g})" if name in ("cg", "dps") and r.get("best_scale") is not None else "")
         lines.append(f"| {label} | {fmt(r['mean_log_r'])} | {fmt(r['eval_accuracy'])} | {fmt(r['fid'])} | "
