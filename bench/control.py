@@ -14,35 +14,24 @@ the noise-free expert (swing-up controller, searched gait), over the same 10 eva
 """
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def run(args, env):
-    t = time.time()
-    p = subprocess.run([sys.executable, "train.py", *args], cwd=REPO, env=env, capture_output=True, text=True)
-    if p.returncode:
-        sys.exit(f"train.py {' '.join(args)} failed:\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}")
-    return time.time() - t
+sys.path.insert(0, str(REPO / "bench"))
+from train_run import train_run  # noqa: E402
 
 
 def one_seed(seed, extra, threads, root, domain="pendulum"):
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
-    env.pop("RTB_RUN_DIR", None)
+    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     cache, runs = root / f"cache{seed}", root / f"runs{seed}"
-    base = [f"domain={domain}", f"seed={seed}", f"cache_dir={cache}", "trainer.enable_progress_bar=false", *extra]
-    t_data = run([*base, "stage=dataset", f"run_dir={runs}/dataset"], env)
-    t_prior = run([*base, "stage=prior", f"run_dir={runs}/prior"], env)
-    t_critic = run([*base, "stage=critic", f"run_dir={runs}/critic"], env)
-    t_rtb = run([*base, f"run_dir={runs}/rtb"], env)
-    m = json.loads((runs / "rtb" / "metrics.json").read_text())
+    base = [f"domain={domain}", f"seed={seed}", f"cache_dir={cache}", *extra]
+    t_data = train_run([*base, "stage=dataset"], runs / "dataset", env)[1]
+    t_prior = train_run([*base, "stage=prior"], runs / "prior", env)[1]
+    t_critic = train_run([*base, "stage=critic"], runs / "critic", env)[1]
+    m, t_rtb = train_run(base, runs / "rtb", env)
     return {"seed": seed, "bc": m["bc_normalized_return"], "iql": m["iql_normalized_return"], "rtb": m["normalized_return"],
             "bc_return": m["bc_mean_return"], "iql_return": m["iql_mean_return"], "rtb_return": m["mean_return"],
             "kl_post_prior": m["kl_post_prior"], "random_return": m["random_return"],

@@ -33,7 +33,6 @@ import io
 import json
 import math
 import multiprocessing
-import os
 import statistics
 import sys
 import tempfile
@@ -178,11 +177,7 @@ def main():
     ap.add_argument("overrides", nargs="*", help="extra config overrides for every run, e.g. posterior.lr=0.002")
     args = ap.parse_args()
     import torch
-    import warnings
 
-    warnings.filterwarnings("ignore")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("error: --device cuda but torch.cuda.is_available() is False")
     steps = args.steps or (20 if args.quick else 25000)

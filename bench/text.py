@@ -12,29 +12,21 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+from train_run import train_run  # noqa: E402
 KEYS = ("bleu4", "gleu4", "mean_log_r", "exact_match", "distinct_2")
 OPTIONAL = (("prior prompted with beginning+end (masking)", "prompted_"), ("supervised (upper bound)", "sft_"))
 
 
 def run_seed(seed, extra, work):
-    run = work / f"text-s{seed}"
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "PYTHONWARNINGS": "ignore"}
-    env.pop("RTB_RUN_DIR", None)
-    start = time.time()
-    proc = subprocess.run([sys.executable, "train.py", "domain=text", f"seed={seed}", f"run_dir={run}",
-                           f"cache_dir={work / f'cache-s{seed}'}", "trainer.enable_progress_bar=false", *extra],
-                          cwd=REPO, env=env, capture_output=True, text=True)
-    wall = time.time() - start
-    if proc.returncode:
-        sys.exit(f"seed {seed} failed:\n{proc.stderr[-2000:]}")
-    return {**json.loads((run / "metrics.json").read_text()), "command_wall_s": round(wall, 1)}
+    m, wall = train_run(["domain=text", f"seed={seed}", f"cache_dir={work / f'cache-s{seed}'}", *extra], work / f"text-s{seed}",
+                        {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+    return {**m, "command_wall_s": round(wall, 1)}
 
 
 def main():

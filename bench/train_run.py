@@ -9,8 +9,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def train_run(args, run_dir):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+def train_run(args, run_dir, env=None):
+    """env: extra environment variables for the run (e.g. OMP_NUM_THREADS)."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
     env.pop("RTB_RUN_DIR", None)
     t0 = time.time()
     proc = subprocess.run([sys.executable, "train.py", *args, f"run_dir={run_dir}", "trainer.enable_progress_bar=false"],
