@@ -57,6 +57,11 @@ def main(argv):
     if cfg.method.name in TRAINING_FREE:      # training-free baselines: a guidance-scale sweep, no trainer
         run_guidance(cfg, run_dir, start)
         return
+    if cfg.method.name == "sir":              # the target itself by importance resampling of prior samples
+        from rtb_lightning.target_resampling import run_resampling
+
+        run_resampling(cfg, run_dir, start)
+        return
     trainer, module, domain = build_posterior_run(cfg, run_dir, start)
     if ckpt is not None:
         check_compatible(module, ckpt, ckpt_path)

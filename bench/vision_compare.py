@@ -1,4 +1,6 @@
-"""Prior / classifier guidance / DPS / rl_kl / DDPO / RTB on the same prior and reward (digits by default).
+"""Prior / classifier guidance / DPS / rl_kl / DDPO / RTB on the same prior and reward (digits by default),
+beside the target p(x) r(x)^beta itself (method=sir: importance resampling of --proposals prior samples),
+which shows what a converged RTB posterior would score.
 
     python bench/vision_compare.py --json bench/results/vision_digits.json [--steps 300] [--tasks "3;0,2,4,6,8"] [-- extra overrides]
     python bench/vision_compare.py --steps 100 --eval-samples 200 ...   # reduced budget (~15 min on 2 CPU cores)
@@ -30,10 +32,13 @@ def main():
     ap.add_argument("--out", default="runs/vision_compare")
     ap.add_argument("--json", default=None)
     ap.add_argument("--parallel", type=int, default=1, help="runs side by side once the cache is filled")
+    ap.add_argument("--methods", default="target,prior,cg,dps,rl_kl,ddpo,rtb", help="comma-separated subset (rtb always runs)")
+    ap.add_argument("--proposals", type=int, default=20000, help="prior samples resampled for the target row (method=sir)")
     ap.add_argument("extra", nargs="*", help="overrides passed to every run (e.g. data.path=...)")
     a = ap.parse_args()
     tasks = a.tasks.split(";")
-    runs = [(c, name, args) for c in tasks for name, args in methods(a, c).items()]
+    keep = set(a.methods.split(",")) | {"rtb"}
+    runs = [(c, name, args) for c in tasks for name, args in methods(a, c).items() if name in keep]
     measured = [one(a, *runs[0])]             # trains the prior and classifiers if not cached
     with ThreadPoolExecutor(max(1, a.parallel)) as pool:
         measured += list(pool.map(lambda r: one(a, *r), runs[1:]))
@@ -55,13 +60,14 @@ def methods(a, classes):
     common = [f"domain={a.domain}", f"reward.classes=[{classes}]", f"cache_dir={a.cache}",
               f"eval.num_samples={a.eval_samples}", *a.extra]
     train = [f"trainer.max_steps={a.steps}", f"eval.every_n_steps={a.steps}"]
-    return {"prior": [*common, "method=dps", "method.guidance_scales=[0]"], "cg": [*common, "method=cg"],
+    return {"target": [*common, "method=sir", f"method.proposals={a.proposals}"],
+            "prior": [*common, "method=dps", "method.guidance_scales=[0]"], "cg": [*common, "method=cg"],
             "dps": [*common, "method=dps"], "rl_kl": [*common, "method=rl_kl", *train],
             "ddpo": [*common, "method=ddpo", *train], "rtb": [*common, "method=rtb", *train]}
 
 
 def one(a, classes, name, args):
-    keys = ("mean_log_r", "eval_accuracy", "fid", "diversity", "real_diversity", "log_z", "best_scale")
+    keys = ("mean_log_r", "eval_accuracy", "fid", "diversity", "real_diversity", "log_z", "kl_post_prior", "best_scale", "ess")
     try:
         m, wall = train_run(args, f"{a.out}/{classes.replace(',', '')}/{name}")
     except SystemExit as e:                   # one failed method (e.g. a diverged baseline) keeps the others' rows
@@ -81,6 +87,8 @@ def table(domain, classes, rows):
             lines.append(f"| {name} | failed: {r['error'][0][:110]} | | | | |")
             continue
         label = name + (f" (scale {r['best_scale']:g})" if name in ("cg", "dps") and r.get("best_scale") is not None else "")
+        if name == "target":
+            label = f"target p·r^β itself (importance resampling, ESS {r['ess']:.0f})"
         lines.append(f"| {label} | {fmt(r['mean_log_r'])} | {fmt(r['eval_accuracy'])} | {fmt(r['fid'])} | "
                      f"{fmt(r['diversity'])} | {r['wall_s']:.0f} |")
     real = rows["rtb"].get("real_diversity") or next((r["real_diversity"] for r in rows.values() if r.get("real_diversity")), None)
@@ -94,12 +102,17 @@ def verdict(rows):
     rtb = rows["rtb"]
     if rtb.get("error"):
         return "RTB failed: no verdict"
-    ok = {n: r for n, r in rows.items() if n != "rtb" and not r.get("error")}
+    ok = {n: r for n, r in rows.items() if n not in ("rtb", "target") and not r.get("error")}
     better = [n for n, r in ok.items() if r["eval_accuracy"] >= rtb["eval_accuracy"] and r["fid"] <= rtb["fid"]]
     real = rtb.get("real_diversity") or float("nan")
+    tg = rows.get("target")
+    target = "" if not tg or tg.get("error") else (
+        f"; the target itself: accuracy {tg['eval_accuracy']:.3f}, FID {tg['fid']:.2f}, log Z {tg['log_z']:.2f}, KL to the prior "
+        f"{tg['kl_post_prior']:.2f} (RTB: log Z {rtb['log_z']:.2f}, KL {rtb['kl_post_prior']:.2f})")
     return (f"RTB accuracy {rtb['eval_accuracy']:.3f} (target >= 0.95: {'met' if rtb['eval_accuracy'] >= 0.95 else 'not met'}); "
             f"baselines at least as accurate with FID <= RTB's: {', '.join(better) or 'none'} "
-            f"(target: none){'; failed: ' + ', '.join(sorted(set(rows) - set(ok) - {'rtb'})) if len(ok) < len(rows) - 1 else ''}; RTB diversity / real = {rtb['diversity'] / real:.2f} (target >= 0.9)")
+            f"(target: none){'; failed: ' + ', '.join(sorted(n for n, r in rows.items() if r.get('error') and n != 'rtb')) if any(r.get('error') for n, r in rows.items() if n != 'rtb') else ''}; RTB diversity / real = {rtb['diversity'] / real:.2f} (target >= 0.9)"
+            f"{target}")
 
 
 if __name__ == "__main__":

@@ -15,11 +15,21 @@ from .guidance import METHODS, GuidedPrior
 TRAINING_FREE = METHODS
 
 
-@torch.no_grad()
-def run_guidance(cfg, run_dir, start_time=None):
+def build_training_free(cfg, run_dir, domain=None):
+    """Domain, process, frozen prior and device of a training-free method (reward built and cached)."""
     from .builders import build_domain, build_prior, build_process
     from .reward_builders import build_reward
 
+    domain = domain or build_domain(cfg, "posterior")
+    process = build_process(cfg, domain)
+    build_reward(cfg, domain, run_dir)
+    prior = build_prior(cfg, domain, process, run_dir).eval().requires_grad_(False)
+    device = "cuda" if torch.cuda.is_available() and cfg.trainer.accelerator in ("auto", "gpu", "cuda") else "cpu"
+    return domain, process.to(device), prior.to(device), device
+
+
+@torch.no_grad()
+def run_guidance(cfg, run_dir, start_time=None):
     start = time.time() if start_time is None else start_time
     if cfg.process.kind != "vp":
         raise ConfigError(f"method={cfg.method.name} guides a DDPM prior and needs process.kind=vp")
@@ -27,12 +37,7 @@ def run_guidance(cfg, run_dir, start_time=None):
     if not scales or any(s < 0 for s in scales):
         raise ConfigError(f"method.guidance_scales={scales} must be a non-empty list of scales >= 0",
                           "e.g. method.guidance_scales=[0,1,2,5]")
-    domain = build_domain(cfg, "posterior")
-    process = build_process(cfg, domain)
-    build_reward(cfg, domain, run_dir)
-    prior = build_prior(cfg, domain, process, run_dir).eval().requires_grad_(False)
-    device = "cuda" if torch.cuda.is_available() and cfg.trainer.accelerator in ("auto", "gpu", "cuda") else "cpu"
-    process, prior = process.to(device), prior.to(device)
+    domain, process, prior, device = build_training_free(cfg, run_dir)
     batch, sweep, prior_x = cfg.posterior.batch_size, [], None
     for scale in scales:
         t0 = time.time()

@@ -21,7 +21,7 @@ from .generator_builders import generator_domains, latent_parts
 from .local_search import LocalSearch
 from .log_z import ConditionalLogZ, LogZ
 from .module import RTBLightningModule
-from .networks import LangevinDrift, LearnedVariance, Residual, lora_posterior, StandardNormalEps, TimeMLP, TimeUNet, ZeroDrift
+from .networks import DenoisedGuidance, LangevinDrift, LearnedVariance, Residual, lora_posterior, StandardNormalEps, TimeMLP, TimeUNet, ZeroDrift
 from .prior_cache import load_prior, prior_path, save_prior
 from .prior_module import DiffusionPriorModule
 from .processes import MaskedProcess, PinnedBrownianProcess, VPProcess
@@ -254,10 +254,14 @@ def build_posterior(cfg, prior, domain, process):
         return lora_posterior(prior, lc.rank, lc.alpha, list(lc.target_modules), lc.dropout)
     correction = build_network(cfg.posterior.network, domain, zero_init=True, role="posterior",
                                num_classes=classes)
-    if cfg.sampler.langevin:
-        correction = LangevinDrift(correction, domain.log_reward, domain.event_shape, cfg.sampler.langevin_clip,
-                                   cfg.posterior.network.time_dim, cfg.posterior.network.hidden)
-    post = Residual(domain.posterior_base(prior), correction, process.unit_shift if cfg.posterior.std_units else None)
+    base, sc, guidance = domain.posterior_base(prior), cfg.sampler, None
+    if sc.langevin and sc.langevin_at == "denoised":
+        guidance = DenoisedGuidance(base, domain.log_reward, process.alpha_bar, domain.event_shape, sc.langevin_init,
+                                    sc.langevin_clip, cfg.posterior.network.time_dim, cfg.posterior.network.hidden)
+    elif sc.langevin:
+        correction = LangevinDrift(correction, domain.log_reward, domain.event_shape, sc.langevin_clip,
+                                   cfg.posterior.network.time_dim, cfg.posterior.network.hidden, sc.langevin_init)
+    post = Residual(base, correction, process.unit_shift if cfg.posterior.std_units else None, guidance)
     if cfg.sampler.learned_variance:
         post = LearnedVariance(post, build_network(cfg.posterior.network, domain, zero_init=True))
     return post
@@ -337,6 +341,10 @@ def check_method(cfg):
         raise ConfigError("method=rl_kl fine-tunes against a prior; a density domain has none", "use method=tb or vargrad")
     if cfg.sampler.learned_variance and (cfg.process.kind != "brownian" or cfg.posterior.init != "residual"):
         raise ConfigError("sampler.learned_variance needs process.kind=brownian and posterior.init=residual")
+    if cfg.sampler.langevin and cfg.sampler.langevin_at == "denoised" and cfg.process.kind != "vp":
+        raise ConfigError("sampler.langevin_at=denoised takes the reward's gradient through a DDPM prior's denoised "
+                          f"estimate and needs process.kind=vp (this run: {cfg.process.kind})",
+                          "use sampler.langevin_at=noisy")
     if cfg.sampler.langevin and cfg.posterior.init != "residual":
         raise ConfigError("sampler.langevin (on by default for domain=digits) adds a term to the residual correction network",
                           "use posterior.init=residual, or set sampler.langevin=false")

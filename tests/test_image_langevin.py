@@ -62,3 +62,26 @@ def test_copy_and_lora_on_digits_name_the_langevin_switch(init):
     with pytest.raises(ConfigError, match="sampler.langevin=false"):
         check_method(load_config(["domain=digits", f"posterior.init={init}"]))
     check_method(load_config(["domain=digits", f"posterior.init={init}", "sampler.langevin=false"]))
+
+
+@pytest.mark.parametrize("scale", [0.0, 2.5])
+def test_denoised_guidance_at_a_constant_scale_is_dps(scale):
+    from rtb_lightning.guidance import GuidedPrior
+
+    post, prior, process, clf = _posterior("sampler.langevin_at=denoised", f"sampler.langevin_init={scale}")
+    assert post.guidance is not None and not isinstance(post.correction, LangevinDrift)
+    x, t = torch.randn(6, 1, 8, 8), torch.rand(6)
+    dps = GuidedPrior(prior, post.guidance._log_reward[0], process.alpha_bar, scale, "dps")
+    with torch.no_grad():
+        torch.testing.assert_close(post(x, t), dps(x, t), rtol=1e-5, atol=1e-6)   # the correction net starts at 0
+    # s(t) learns through the product; the frozen prior and the reward classifier get no gradient
+    for p in (*prior.parameters(), *clf.parameters()):
+        p.requires_grad_(False)
+    post(x, t).square().sum().backward()
+    assert post.guidance.scale[-1].bias.grad.abs().sum() > 0
+
+
+def test_denoised_guidance_needs_a_vp_process():
+    cfg = load_config(["domain=gmm25", "method=tb", "sampler.langevin=true", "sampler.langevin_at=denoised"])
+    with pytest.raises(ConfigError, match="process.kind=vp"):
+        check_method(cfg)

@@ -58,3 +58,15 @@ def test_digits_conditional_posterior_and_baselines(tmp_path, cache):
     run = tmp_path / "ddpo"
     check_ok(run_train([*TINY, "method=ddpo", "trainer.max_steps=3", f"run_dir={run}", f"cache_dir={cache}"]))
     assert (run / "metrics.json").is_file()
+
+
+def test_digits_target_by_importance_resampling(tmp_path, cache):
+    run = tmp_path / "sir"
+    check_ok(run_train([*TINY, "method=sir", "method.proposals=1200", f"run_dir={run}", f"cache_dir={cache}"]))
+    m = json.loads((run / "metrics.json").read_text())
+    for k in ("mean_log_r", "eval_accuracy", "fid", "diversity", "log_z", "ess"):
+        assert isinstance(m[k], float), k
+    assert 1 <= m["ess"] <= 1200 and m["unique"] <= 300 and m["proposals"] == 1200
+    assert m["log_z"] <= 0                       # log mean r^beta with r <= 1
+    assert m["mean_log_r"] > m["prior_mean_log_r"]
+    assert (run / "samples.png").stat().st_size > 0

@@ -1,3 +1,4 @@
+from .denoised_guidance import DenoisedGuidance
 from .langevin import LangevinDrift
 from .learned_variance import LearnedVariance
 from .lora import lora_posterior
@@ -6,5 +7,5 @@ from .reference import StandardNormalEps, ZeroDrift
 from .residual import Residual
 from .unet import TimeUNet
 
-__all__ = ["TimeMLP", "TimeUNet", "SinusoidalEmbedding", "Residual", "LangevinDrift", "LearnedVariance",
+__all__ = ["TimeMLP", "TimeUNet", "SinusoidalEmbedding", "Residual", "LangevinDrift", "DenoisedGuidance", "LearnedVariance",
            "StandardNormalEps", "ZeroDrift", "lora_posterior"]

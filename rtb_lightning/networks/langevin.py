@@ -1,7 +1,7 @@
 """Langevin parametrisation of a drift network: u(x, t) = f(x, t) + s(t) * clip(grad log R(x)).
 
-s(t) is a small per-dimension network of time alone, zero-initialised, so the sampler starts as
-f and learns how much of the target's score to follow at each time. The gradient is computed on a
+s(t) is a small per-dimension network of time alone, initialised at a constant (0: the sampler starts as
+f) and learns how much of the target's score to follow at each time. The gradient is computed on a
 detached copy of x (no second-order terms) and clipped elementwise; non-finite entries become 0.
 Every call evaluates the density once per row (counted by energy domains).
 """
@@ -15,7 +15,7 @@ from .mlp import SinusoidalEmbedding
 
 class LangevinDrift(nn.Module):
     def __init__(self, net: nn.Module, log_reward, event_shape, clip: float = 100.0, time_dim: int = 64,
-                 hidden: int = 64):
+                 hidden: int = 64, init: float = 0.0):
         super().__init__()
         self.net, self.clip = net, clip
         self._log_reward = [log_reward]          # a bound method of the domain: not a submodule
@@ -23,7 +23,7 @@ class LangevinDrift(nn.Module):
         self.scale = nn.Sequential(SinusoidalEmbedding(time_dim), nn.Linear(time_dim, hidden), nn.SiLU(),
                                    nn.Linear(hidden, d))
         nn.init.zeros_(self.scale[-1].weight)
-        nn.init.zeros_(self.scale[-1].bias)
+        nn.init.constant_(self.scale[-1].bias, float(init))
 
     def score(self, x, cond=None):
         with torch.enable_grad():

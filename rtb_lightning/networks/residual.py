@@ -10,10 +10,11 @@ from torch import nn
 
 
 class Residual(nn.Module):
-    def __init__(self, base: nn.Module, correction: nn.Module, unit_shift=None):
+    def __init__(self, base: nn.Module, correction: nn.Module, unit_shift=None, guidance: nn.Module = None):
         super().__init__()
         self._base = [base]          # a list hides it from parameters(), state_dict() and the optimizer
         self.correction, self.unit_shift = correction, unit_shift
+        self.guidance = guidance     # an extra term already in the base's units (DenoisedGuidance)
 
     @property
     def base(self):
@@ -23,7 +24,7 @@ class Residual(nn.Module):
         g = self.correction(x, t, cond)
         if self.unit_shift is not None:
             g = g * self.unit_shift(t).reshape(-1, *([1] * (g.dim() - 1)))
-        return g
+        return g if self.guidance is None else g + self.guidance(x, t, cond)
 
     def forward(self, x, t, cond=None):
         return self.base(x, t, cond) + self.correction_term(x, t, cond)

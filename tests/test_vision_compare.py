@@ -1,0 +1,22 @@
+"""bench/vision_compare.py's verdict and table: the issue's targets read off the measured rows."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import vision_compare as vc  # noqa: E402
+
+
+def _row(acc, fid, div=0.05, **kw):
+    return {"mean_log_r": -0.01, "eval_accuracy": acc, "fid": fid, "diversity": div, "real_diversity": 0.05,
+            "log_z": -3.0, "kl_post_prior": 5.0, "best_scale": None, "ess": None, "wall_s": 1.0, **kw}
+
+
+def test_verdict_names_baselines_that_beat_rtb_and_never_the_target_row():
+    rows = {"target": _row(0.99, 2.0, ess=1800.0, log_z=-2.5, kl_post_prior=2.3), "dps": _row(0.998, 3.7),
+            "cg": _row(0.97, 12.7), "ddpo": {"error": ["diverged", ""]}, "rtb": _row(0.966, 6.8)}
+    v = vc.verdict(rows)
+    assert "target >= 0.95: met" in v and "FID <= RTB's: dps (target: none)" in v
+    assert "failed: ddpo" in v and "the target itself: accuracy 0.990, FID 2.00, log Z -2.50, KL to the prior 2.30" in v
+    t = vc.table("digits", "3", rows)
+    assert "target p·r^β itself (importance resampling, ESS 1800)" in t and "| ddpo | failed: diverged" in t
+    assert "ESS" not in vc.verdict({"rtb": _row(0.9, 5.0)}) and "not met" in vc.verdict({"rtb": _row(0.9, 5.0)})
