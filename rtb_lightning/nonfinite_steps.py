@@ -19,9 +19,9 @@ class NonFiniteSteps:
         self.total += 1
         self.consecutive += 1
         if self.max_consecutive and self.consecutive >= self.max_consecutive:
-            where = "the loss" if not loss_finite else "the gradients (loss finite)"
+            where = "a non-finite loss" if not loss_finite else "non-finite gradients (the loss was finite)"
             raise NonFiniteTrainingError(
-                f"{self.consecutive} consecutive training steps up to step {step} had non-finite {where}; "
+                f"{self.consecutive} consecutive training batches at optimizer step {step} had {where}; "
                 f"nothing was applied ({self.total} skipped in all){details}",
                 "likely causes: a learning rate too high (posterior.lr, posterior.log_z_lr), unbounded log r "
                 "(raise reward.log_r_min), log-ratios exploding at low-noise steps (process.min_std); "

@@ -57,9 +57,14 @@ def rl_kl(log_pf, log_ref, log_r, log_z=None, beta=1.0, kl_weight=1.0, **_):
 
 
 def ddpo(log_pf, log_ref, log_r, log_z=None, beta=1.0, **_):
-    """DDPO-style policy gradient: REINFORCE on beta log r alone (no KL to the prior; trajectory-level,
-    without PPO's per-step clipped ratios). Maximises reward, so it may collapse to few modes."""
-    return rl_kl(log_pf, log_ref, log_r, log_z, beta, kl_weight=0.0)
+    """DDPO-style policy gradient: REINFORCE on log r alone (no KL to the prior; trajectory-level,
+    without PPO's per-step clipped ratios), with DDPO's standardised advantage (r - mean) / std over
+    the batch: invariant to beta and to the reward's scale, which at beta 20 made the unnormalised
+    version diverge. Maximises reward, so it may collapse to few modes."""
+    with torch.no_grad():
+        ret = beta * log_r
+        adv = (ret - ret.mean()) / (ret.std() + 1e-8) if len(ret) > 1 else torch.zeros_like(ret)
+    return -(adv * log_pf).mean()
 
 
 OBJECTIVES = {"rtb": rtb, "tb": tb, "vargrad": vargrad, "rl_kl": rl_kl, "ddpo": ddpo}

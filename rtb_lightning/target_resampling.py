@@ -82,7 +82,7 @@ def run_resampling(cfg, run_dir, start_time=None):
     if ess < 2 * n:
         print(f"[rtb] warning: sir ESS {ess:.0f} < 2 x eval.num_samples ({n}): many duplicates; raise method.proposals")
     metrics = {**metrics, "method": "sir", "wall_s": round(time.time() - start, 2)}
-    print("[rtb] sir: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                                    for k, v in metrics.items() if "_c" not in k and k != "method"))
+    print("[rtb] sir: " + ", ".join(f"{key} {v:.4f}" if isinstance(v, float) else f"{key} {v}"
+                                    for key, v in metrics.items() if "_c" not in key and key != "method"))
     atomic_write_text(json.dumps(metrics, indent=2), run_dir / "metrics.json")
     return metrics

@@ -202,9 +202,10 @@ def test_rl_kl_has_zero_gradient_at_the_rtb_optimum():
     assert lpf.grad.abs().max().item() < 1e-12
 
 
-def test_ddpo_is_rl_kl_without_kl():
+@pytest.mark.parametrize("beta", [2.0, 20.0])
+def test_ddpo_is_reinforce_with_the_standardised_reward_and_no_kl(beta):
     log_pf, log_ref, log_r = _batch()
     lp = log_pf.clone().requires_grad_(True)
-    OBJECTIVES["ddpo"](lp, log_ref, log_r, beta=2.0).backward()
-    want = -(2.0 * log_r - (2.0 * log_r).mean()) / len(log_r)
-    assert torch.allclose(lp.grad, want, atol=1e-6)
+    OBJECTIVES["ddpo"](lp, log_ref * 100, log_r, beta=beta).backward()     # the prior plays no part
+    want = -((log_r - log_r.mean()) / log_r.std()) / len(log_r)              # the same for every beta
+    assert torch.allclose(lp.grad, want, atol=1e-5)
