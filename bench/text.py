@@ -33,7 +33,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--json", default=None)
-    args, extra = ap.parse_known_args()
+    # key=value overrides may sit anywhere, even right after --seeds' numbers (nargs=+ would swallow them)
+    argv = sys.argv[1:]
+    extra = [a for a in argv if "=" in a and not a.startswith("-")]
+    args = ap.parse_args([a for a in argv if a not in extra])
     if not any(a.startswith("domain.eval.sft_steps=") for a in extra):
         extra.append("domain.eval.sft_steps=800")       # the supervised upper bound, as long as the prior
     work = Path(tempfile.mkdtemp(prefix="rtb-text-bench-"))
