@@ -67,7 +67,7 @@ def methods(a, classes):
 
 
 def one(a, classes, name, args):
-    keys = ("mean_log_r", "eval_accuracy", "fid", "diversity", "real_diversity", "log_z", "kl_post_prior", "best_scale", "ess")
+    keys = ("mean_log_r", "eval_accuracy", "fid", "diversity", "real_diversity", "log_z", "kl_post_prior", "best_scale", "ess", "class_tv")
     try:
         m, wall = train_run(args, f"{a.out}/{classes.replace(',', '')}/{name}")
     except SystemExit as e:                   # one failed method (e.g. a diverged baseline) keeps the others' rows

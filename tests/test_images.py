@@ -226,6 +226,26 @@ def test_image_evaluator_accuracy_and_per_class_metrics():
     mc = ev(x, cond)
     assert mc["eval_accuracy"] == pytest.approx(0.75)
     assert mc["eval_accuracy_c3"] == 1.0 and mc["eval_accuracy_c4"] == 0.0 and "fid_c3" in mc
+    assert "class_tv" not in m and "class_tv" not in mc                 # a single class / conditional run
+
+
+def test_class_proportions_of_a_set_against_the_real_images():
+    from rtb_lightning.metrics.images import ImageEvaluator
+
+    class Oracle(ConvClassifier):
+        def forward(self, x):
+            return torch.nn.functional.one_hot(x[:, 0, 0, 0].round().long(), 10).float() * 20
+
+    def labelled(labels):
+        x = torch.randn(len(labels), 1, 8, 8)
+        x[:, 0, 0, 0] = torch.tensor(labels, dtype=torch.float)
+        return x
+
+    real = lambda classes: labelled([0] * 50 + [2] * 50)                 # real: half 0s, half 2s
+    ev = ImageEvaluator(Oracle((1, 8, 8), 10, channels=4, feature_dim=8), real, [0, 2])
+    assert ev(labelled([0] * 20 + [2] * 20 + [7] * 10))["class_tv"] == pytest.approx(0.0)   # off-set samples ignored
+    m = ev(labelled([0] * 30 + [2] * 10))
+    assert m["class_tv"] == pytest.approx(0.25) and m["eval_accuracy"] == 1.0       # 3/4 vs 1/2
 
 
 def test_image_grid():

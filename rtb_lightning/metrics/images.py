@@ -64,9 +64,27 @@ class ImageEvaluator:
         feats = self.features(x)
         out = {"eval_accuracy": hit.float().mean().item(), "fid": fid(self.features, self.real(classes).to(x.device), x),
                "diversity": diversity(feats), "real_diversity": self.real_diversity(classes)}
+        if cond is None and len(classes) > 1 and hit.any():
+            out["class_tv"] = self.class_tv(pred[hit], classes)
         if self.reward is not None:
             out["mean_log_r"] = self.reward(x, cond).mean().item()
         return out
+
+    def class_tv(self, pred, classes):
+        """Total variation between the class proportions of the samples in the set (by the evaluation
+        classifier) and those of the real images of the set (by the same classifier): FID against a
+        set of classes also reads wrong proportions, this number isolates them."""
+        key = ("frac", *classes)
+        if key not in self._real:
+            real = self.real(classes).to(pred.device)
+            self._real[key] = self._fractions(torch.cat([self.classifier(real[i:i + 1000]).argmax(1)
+                                                         for i in range(0, len(real), 1000)]), classes)
+        return 0.5 * (self._fractions(pred, classes) - self._real[key].to(pred.device)).abs().sum().item()
+
+    @staticmethod
+    def _fractions(pred, classes):
+        counts = torch.stack([(pred == c).sum() for c in classes]).float()
+        return counts / counts.sum().clamp(min=1)
 
     @torch.no_grad()
     def __call__(self, x, cond=None):
