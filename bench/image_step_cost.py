@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +40,6 @@ def child(overrides, steps, threads, cache, out):
     from rtb_lightning.builders import build_posterior_run
     from rtb_lightning.callbacks import EvaluationCallback
     from rtb_lightning.config import load_config
-    import tempfile
 
     class Clock(L.Callback):
         def __init__(self):
@@ -79,7 +79,6 @@ def main():
     a = ap.parse_args()
     ctx = multiprocessing.get_context("spawn")
     rows = []
-    import tempfile
     for name, extra in CONFIGS.items():
         for T in a.T:
             for chunk in ([10, 0] if name.startswith("residual + Langevin (noisy") else [10]):

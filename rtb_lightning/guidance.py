@@ -27,15 +27,22 @@ class GuidedPrior(nn.Module):
         if self.scale == 0:
             return self.prior(x, t, cond)
         abar = self.alpha_bar(t).to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            if self.method == "dps":
-                eps = self.prior(xg, t, cond)
-                x0 = (xg - (1 - abar).sqrt() * eps) / abar.sqrt()
-                log_r = self.log_reward(x0, cond)
-            else:
-                with torch.no_grad():
-                    eps = self.prior(x, t, cond)
-                log_r = self.log_reward(xg, cond)
-            grad, = torch.autograd.grad(log_r.sum(), xg)
-        return eps.detach() - self.scale * (1 - abar).sqrt() * grad
+        if self.method == "dps":
+            eps, grad = denoised_reward_gradient(self.prior, self.log_reward, abar, x, t, cond)
+        else:
+            with torch.no_grad():
+                eps = self.prior(x, t, cond)
+            with torch.enable_grad():
+                xg = x.detach().requires_grad_(True)
+                grad, = torch.autograd.grad(self.log_reward(xg, cond).sum(), xg)
+        return eps - self.scale * (1 - abar).sqrt() * grad
+
+
+def denoised_reward_gradient(prior, log_reward, abar, x, t, cond=None):
+    """(eps_prior(x_t), grad_{x_t} log r(x0_hat(x_t))), both detached: DPS's gradient through the
+    denoised estimate x0_hat = (x_t - sqrt(1 - abar) eps) / sqrt(abar); abar broadcast to x."""
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        eps = prior(xg, t, cond)
+        grad, = torch.autograd.grad(log_reward((xg - (1 - abar).sqrt() * eps) / abar.sqrt(), cond).sum(), xg)
+    return eps.detach(), grad

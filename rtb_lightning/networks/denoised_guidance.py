@@ -14,7 +14,8 @@ import math
 import torch
 from torch import nn
 
-from .mlp import SinusoidalEmbedding
+from ..guidance import denoised_reward_gradient
+from .langevin import time_scale
 
 
 class DenoisedGuidance(nn.Module):
@@ -23,18 +24,12 @@ class DenoisedGuidance(nn.Module):
         super().__init__()
         self._prior, self._log_reward, self._alpha_bar = [prior], [log_reward], [alpha_bar]   # not submodules
         self.clip = clip
-        self.scale = nn.Sequential(SinusoidalEmbedding(time_dim), nn.Linear(time_dim, hidden), nn.SiLU(),
-                                   nn.Linear(hidden, math.prod(event_shape)))
-        nn.init.zeros_(self.scale[-1].weight)
-        nn.init.constant_(self.scale[-1].bias, float(init))
+        self.scale = time_scale(math.prod(event_shape), init, time_dim, hidden)
 
     def gradient(self, x, t, cond=None):
         """clip(grad_{x_t} log r(x0_hat)) times sqrt(1 - abar_t), non-finite entries 0."""
         abar = self._alpha_bar[0](t).to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            x0 = (xg - (1 - abar).sqrt() * self._prior[0](xg, t, cond)) / abar.sqrt()
-            g, = torch.autograd.grad(self._log_reward[0](x0, cond).sum(), xg)
+        _, g = denoised_reward_gradient(self._prior[0], self._log_reward[0], abar, x, t, cond)
         g = torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0).clamp(-self.clip, self.clip)
         return (1 - abar).sqrt() * g
 

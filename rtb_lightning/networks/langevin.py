@@ -13,17 +13,21 @@ from torch import nn
 from .mlp import SinusoidalEmbedding
 
 
+def time_scale(dim: int, init: float = 0.0, time_dim: int = 64, hidden: int = 64) -> nn.Module:
+    """s(t): a small per-dimension network of time alone that starts at the constant `init`."""
+    net = nn.Sequential(SinusoidalEmbedding(time_dim), nn.Linear(time_dim, hidden), nn.SiLU(), nn.Linear(hidden, dim))
+    nn.init.zeros_(net[-1].weight)
+    nn.init.constant_(net[-1].bias, float(init))
+    return net
+
+
 class LangevinDrift(nn.Module):
     def __init__(self, net: nn.Module, log_reward, event_shape, clip: float = 100.0, time_dim: int = 64,
                  hidden: int = 64, init: float = 0.0):
         super().__init__()
         self.net, self.clip = net, clip
         self._log_reward = [log_reward]          # a bound method of the domain: not a submodule
-        d = math.prod(event_shape)
-        self.scale = nn.Sequential(SinusoidalEmbedding(time_dim), nn.Linear(time_dim, hidden), nn.SiLU(),
-                                   nn.Linear(hidden, d))
-        nn.init.zeros_(self.scale[-1].weight)
-        nn.init.constant_(self.scale[-1].bias, float(init))
+        self.scale = time_scale(math.prod(event_shape), init, time_dim, hidden)
 
     def score(self, x, cond=None):
         with torch.enable_grad():
