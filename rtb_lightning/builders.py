@@ -1,5 +1,6 @@
 """Config -> objects. Everything train.py needs is built here, validated before any training."""
 import copy
+import datetime
 import os
 import time
 from pathlib import Path
@@ -117,8 +118,10 @@ def build_network(net_cfg, domain, zero_init=False, role="prior", num_classes=0)
                    fourier_features=net_cfg.fourier_features, fourier_scale=net_cfg.fourier_scale)
 
 
-def build_trainer(cfg, run_dir, callbacks=(), subdir="", **overrides):
+def build_trainer(cfg, run_dir, callbacks=(), subdir="", timed=False, **overrides):
     kw = {**OmegaConf.to_container(cfg.trainer), **overrides}
+    # trainer.max_time bounds the main run only: a cached model is trained in full or not at all
+    kw["max_time"] = max_time(cfg) if timed else None
     if launched_by_torchrun() and "devices" not in overrides:
         # torchrun decides the process layout; the Trainer must agree with it.
         local, world = int(os.environ["LOCAL_WORLD_SIZE"]), int(os.environ["WORLD_SIZE"])
@@ -132,6 +135,21 @@ def build_trainer(cfg, run_dir, callbacks=(), subdir="", **overrides):
         import signal
         plugins.append(SLURMEnvironment(auto_requeue=cfg.slurm.auto_requeue, requeue_signal=signal.SIGUSR1))
     return L.Trainer(logger=logger, callbacks=list(callbacks), default_root_dir=str(run_dir), plugins=plugins, **kw)
+
+
+def max_time(cfg):
+    """trainer.max_time as Lightning takes it: seconds (a number) or "DD:HH:MM:SS" -> timedelta."""
+    v = cfg.trainer.max_time
+    if v is None:
+        return None
+    fix = 'give seconds (trainer.max_time=3600) or DD:HH:MM:SS (trainer.max_time="00:01:00:00")'
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+        return datetime.timedelta(seconds=v)
+    parts = v.split(":") if isinstance(v, str) else []
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        raise ConfigError(f"trainer.max_time={v!r} is neither a positive number of seconds nor DD:HH:MM:SS", fix)
+    d, h, m, s = map(int, parts)
+    return datetime.timedelta(days=d, hours=h, minutes=m, seconds=s)
 
 
 def train_prior(cfg, run_dir, devices=None):
@@ -307,7 +325,7 @@ def build_module(cfg, domain, process, prior, posterior, failure_dir=None):
         lr_decay=None if pc.lr_schedule == "constant" else Schedule(1.0, pc.lr_final_factor, 0, cfg.trainer.max_steps, "cosine"),
         max_consecutive_nonfinite=cfg.faults.max_consecutive_nonfinite, reward_retries=cfg.reward.retries,
         failure_dir=failure_dir, share_buffer=cfg.buffer.share_across_ranks,
-        log_z=build_log_z(cfg, domain))
+        log_z=build_log_z(cfg, domain), buffer_seed_prior=cfg.buffer.seed_prior)
 
 
 def build_log_z(cfg, domain):
@@ -324,6 +342,7 @@ def build_log_z(cfg, domain):
 def check_method(cfg):
     """Combinations that cannot work, rejected before anything (prior training included) runs."""
     m = cfg.method.name
+    max_time(cfg)
     if cfg.prior.kind == "trained" and cfg.process.kind not in ("vp", "masked"):
         raise ConfigError("prior.kind=trained trains a DDPM prior and needs process.kind=vp",
                           "use process.kind=vp, or a reference/analytic prior")
@@ -353,6 +372,11 @@ def check_method(cfg):
     if cfg.sampler.local_search and cfg.sampling.buffer <= 0:
         raise ConfigError("sampler.local_search pushes samples into the replay buffer, but sampling.buffer=0 never trains on them",
                           "set sampling.buffer (e.g. 0.5)")
+    if cfg.buffer.seed_prior and cfg.sampling.buffer <= 0:
+        raise ConfigError(f"buffer.seed_prior={cfg.buffer.seed_prior} fills the replay buffer, but sampling.buffer=0 never trains on it",
+                          "set sampling.buffer (e.g. 0.3)")
+    if cfg.buffer.seed_prior < 0:
+        raise ConfigError(f"buffer.seed_prior={cfg.buffer.seed_prior} is negative", "use 0 (off) or a number of prior samples, e.g. 5000")
     if m in ("rl_kl", "ddpo") and (cfg.exploration.std > 0 or cfg.sampling.buffer > 0 or cfg.sampling.prior > 0):
         raise ConfigError(f"method={m} is an on-policy estimator",
                           "set exploration.std=0 sampling.buffer=0 sampling.prior=0")
@@ -377,5 +401,5 @@ def build_posterior_run(cfg, run_dir, start_time=None):
                         save_last=True, save_top_k=1),
         PreemptionCheckpoint(run_dir / "checkpoints"),
     ]
-    trainer = build_trainer(cfg, run_dir, callbacks)
+    trainer = build_trainer(cfg, run_dir, callbacks, timed=True)
     return trainer, module, domain

@@ -9,6 +9,7 @@ on-policy sampling); the generic trajectory mix lives in conf/config.yaml, so a 
 sampling/exploration hold for rtb, vargrad and tb.
 """
 import difflib
+import re
 from pathlib import Path
 
 import yaml
@@ -56,6 +57,8 @@ def group_choices(group: str, conf_dir: Path = CONF_DIR):
 
 
 def _parse_value(text: str):
+    if re.fullmatch(r"\d+(:\d+)+", text.strip()):     # YAML 1.1 reads 1:30 as sexagesimal 90: keep times as text
+        return text.strip()
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:

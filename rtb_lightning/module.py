@@ -30,7 +30,7 @@ class RTBLightningModule(L.LightningModule):
                  chunk_size=0, buffer: ReplayBuffer = None, log_r_min=-1e4, nonfinite="error",
                  grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward", lr_decay=None,
                  max_consecutive_nonfinite=20, reward_retries=0, failure_dir=None, share_buffer=False,
-                 log_z=None, local_search=None):
+                 log_z=None, local_search=None, buffer_seed_prior=0):
         super().__init__()
         self.automatic_optimization = False
         self.process, self.prior, self.posterior = process, prior, posterior
@@ -48,6 +48,7 @@ class RTBLightningModule(L.LightningModule):
         self.log_z_init_samples, self.seed = log_z_init_samples, seed
         self.lr_decay = lr_decay                  # callable step -> lr factor, or None (constant)
         self.local_search = local_search          # local_search.LocalSearch or None: refines buffer samples
+        self.buffer_seed_prior = buffer_seed_prior  # prior samples resampled by r^beta into the buffer at start
         self.register_buffer("log_z_ready", torch.tensor(False))
         self.scorer = TrajectoryScorer(process, prior, posterior, reference, chunk_size)
         self.nonfinite_steps = NonFiniteSteps(max_consecutive_nonfinite)
@@ -172,17 +173,47 @@ class RTBLightningModule(L.LightningModule):
 
     @torch.no_grad()
     def _seed_buffer(self):
-        """A domain may offer known-good terminals (e.g. true middles of training stories): they enter
-        the replay buffer once, and are replayed through backward trajectories (off-policy)."""
-        seed = getattr(self.trainer.datamodule, "replay_seed", None) if self.trainer.datamodule else None
-        if seed is None or len(self.buffer):
+        """Known-good terminals enter the replay buffer once, before training (not on resume), and are
+        replayed through backward trajectories (off-policy): a domain's own (e.g. true middles of
+        training stories), and/or buffer.seed_prior prior samples resampled by r^beta."""
+        dm = self.trainer.datamodule if self._trainer is not None else None
+        seed = getattr(dm, "replay_seed", None)
+        if len(self.buffer):
             return
-        x, cond = seed()
-        x, cond = x.to(self.device), None if cond is None else cond.to(self.device)
-        for a in range(0, len(x), self.batch_size):
-            c = None if cond is None else cond[a:a + self.batch_size]
-            g = self.reward_log_r(x[a:a + self.batch_size], c, step=0)
-            self.buffer.add(x[a:a + self.batch_size][g.keep], g.log_r[g.keep], None if c is None else c[g.keep])
+        if seed is not None:
+            x, cond = seed()
+            x, cond = x.to(self.device), None if cond is None else cond.to(self.device)
+            for a in range(0, len(x), self.batch_size):
+                c = None if cond is None else cond[a:a + self.batch_size]
+                g = self.reward_log_r(x[a:a + self.batch_size], c, step=0)
+                self.buffer.add(x[a:a + self.batch_size][g.keep], g.log_r[g.keep], None if c is None else c[g.keep])
+        if self.buffer_seed_prior:
+            self._seed_buffer_from_prior(self.buffer_seed_prior, dm)
+
+    @torch.no_grad()
+    def _seed_buffer_from_prior(self, k, dm=None):
+        """k prior samples, resampled (with replacement) by weights r^beta: draws of the target
+        p·r^beta itself up to the finite k (target_resampling.py). Since the optimal posterior's
+        trajectories given their terminal are the prior's, replaying these through the backward
+        process trains on near-target trajectories from step 0: coverage of the target's modes
+        that on-policy sampling finds only slowly (e.g. class proportions of a set reward)."""
+        from .target_resampling import importance_resample
+        xs, log_r, conds, left = [], [], [], k
+        while left > 0:
+            m = min(left, max(self.batch_size, 256))
+            cond = dm.sample_conditions(m) if dm is not None and hasattr(dm, "sample_conditions") else None
+            cond = None if cond is None else cond.to(self.device)
+            x = self.scorer.sample_prior(m, cond)[0][:, -1]
+            g = self.reward_log_r(x, cond, step=0)
+            xs.append(x[g.keep]), log_r.append(g.log_r[g.keep])
+            conds.append(None if cond is None else cond[g.keep])
+            left -= m
+        x, log_r = torch.cat(xs), torch.cat(log_r)
+        cond = None if conds[0] is None else torch.cat(conds)
+        # per-sample weights; conditional runs resample across conditions, which keeps each
+        # condition's share proportional to its Z(c) — a replay mix, not a training target
+        idx, self.seed_ess, _ = importance_resample(self.beta(0) * log_r, len(x))
+        self.buffer.add(x[idx], log_r[idx], None if cond is None else cond[idx])
 
     def accumulate_gradients(self, cond, step):
         """Draw a batch, score it, and accumulate the objective's gradient into .grad (no optimizer step).

@@ -157,3 +157,9 @@ def test_domain_tuning_applies_to_every_method_but_on_policy_methods_stay_on_pol
     # ... while the method file of an on-policy method is merged last and forces its mix
     cfg = load_config(["domain=text", "method=rl_kl"])
     assert (cfg.sampling.on_policy, cfg.sampling.buffer, cfg.sampling.prior) == (1.0, 0.0, 0.0)
+
+
+def test_colon_separated_times_stay_text_not_sexagesimal_numbers():
+    # YAML 1.1 would read 1:00:00:00 as 216000 (base 60); trainer.max_time must get the text
+    assert load_config(["trainer.max_time=1:00:00:00"]).trainer.max_time == "1:00:00:00"
+    assert load_config(["trainer.max_time=90"]).trainer.max_time == 90

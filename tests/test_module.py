@@ -243,3 +243,55 @@ def test_cached_prior_outputs_give_the_posterior_scores_and_gradients(module):
     full = torch.autograd.grad(module.process.log_prob(module.posterior, states, None, 0, T).sum(), params)
     for a, b in zip(fast, full):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_buffer_seeded_from_the_prior_holds_samples_of_the_target(tmp_path):
+    # reward r = exp(-(x0 - 1)^2), beta 2: the seeded buffer must be distributed as p(x) r(x)^2 / Z,
+    # checked against the same expectation by weighting an independent set of prior samples.
+    module = _build(_config(tmp_path, "prior.kind=analytic", "beta.start=2", "beta.end=2"), tmp_path)
+    module.reward = lambda x, cond=None: -(x[:, 0] - 1) ** 2
+    torch.manual_seed(0)
+    module._seed_buffer_from_prior(20_000)
+    assert len(module.buffer) == 20_000 and module.buffer.cond is None
+    torch.testing.assert_close(module.buffer.log_r, module.reward(module.buffer.x))     # stored rewards are the terminals'
+    x = module.scorer.sample_prior(50_000, None)[0][:, -1]
+    w = torch.softmax(2 * module.reward(x), 0)
+    want, prior_mean = (w[:, None] * x).sum(0), x.mean(0)
+    got = module.buffer.x.mean(0)
+    assert (got - want).abs().max() < 0.05 and (want - prior_mean).abs().max() > 0.3    # the reward moved it
+    assert 0 < module.seed_ess < 20_000
+
+
+def test_buffer_seeding_is_skipped_when_the_buffer_is_filled_already(tmp_path):
+    module = _build(_config(tmp_path, "prior.kind=analytic", "buffer.seed_prior=64"), tmp_path)
+    assert module.buffer_seed_prior == 64
+    module.buffer.add(torch.zeros(3, 2), torch.zeros(3))      # e.g. restored from a checkpoint
+    module._trainer = None
+    module._seed_buffer()
+    assert len(module.buffer) == 3
+    module.buffer = type(module.buffer)(100)
+    module._seed_buffer()
+    assert len(module.buffer) == 64
+
+
+@pytest.mark.parametrize("args, match", [
+    (["buffer.seed_prior=100", "sampling.buffer=0"], "sampling.buffer=0 never trains on it"),
+    (["buffer.seed_prior=-1"], "negative"),
+    (["trainer.max_time=soon"], "trainer.max_time='soon'"),
+    (["trainer.max_time=-5"], "positive number of seconds"),
+])
+def test_bad_buffer_seed_and_max_time_are_refused(tmp_path, args, match):
+    from rtb_lightning.builders import check_method
+
+    with pytest.raises(ConfigError, match=match):
+        check_method(_config(tmp_path, *args))
+
+
+def test_max_time_is_read_as_seconds_or_days_hours_minutes_seconds(tmp_path):
+    import datetime
+
+    from rtb_lightning.builders import max_time
+
+    assert max_time(_config(tmp_path, "trainer.max_time=90")) == datetime.timedelta(seconds=90)
+    assert max_time(_config(tmp_path, "trainer.max_time=1:02:03:04")) == datetime.timedelta(days=1, hours=2, minutes=3, seconds=4)
+    assert max_time(_config(tmp_path)) is None

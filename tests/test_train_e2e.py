@@ -72,3 +72,17 @@ def test_prior_is_trained_once_then_reused_from_cache(tmp_path):
     check_ok(staged)
     assert [p.name for p in cache2.glob("toy2d-prior-*.pt")] == [cached[0].name]
     assert (tmp_path / "p" / "config.yaml").is_file()
+
+
+def test_max_time_stops_the_run_evaluated_and_seeded_buffer_is_checkpointed(tmp_path):
+    run = tmp_path / "run"
+    args = [a for a in ANALYTIC_SHORT if not a.startswith("trainer.max_steps")]
+    proc = run_train([*args, "trainer.max_steps=1000000", "trainer.max_time=4", "buffer.seed_prior=300",
+                      "buffer.capacity=100000", f"run_dir={run}", f"cache_dir={tmp_path / 'cache'}"])
+    check_ok(proc)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0 < metrics["step"] < 1_000_000 and "emd" in metrics       # stopped by time, then evaluated
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    # 300 seeds before step 0, then every step's new terminals (on-policy + prior rollouts)
+    assert ckpt["global_step"] > 0
+    assert len(ckpt["replay_buffer"][0]["x"]) >= 300 + ckpt["global_step"] * 64
