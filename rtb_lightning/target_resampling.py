@@ -38,7 +38,6 @@ def importance_resample(log_w: torch.Tensor, n: int, generator=None):
 def run_resampling(cfg, run_dir, start_time=None):
     from .baselines import build_training_free
     from .builders import build_domain
-    from .domains.base import Domain
 
     start = time.time() if start_time is None else start_time
     k, n = int(cfg.method.proposals), int(cfg.eval.num_samples)
@@ -49,7 +48,7 @@ def run_resampling(cfg, run_dir, start_time=None):
     if getattr(domain, "reward_is_density", False):
         raise ConfigError(f"method=sir reweights prior samples by r^beta; domain={cfg.domain.name}'s reward is the "
                           "target density itself (no prior to reweight)", "use method=tb or vargrad on energies")
-    if getattr(domain, "conditional", type(domain).sample_conditions is not Domain.sample_conditions):
+    if domain.conditional:
         raise ConfigError("method=sir resamples one unconditional target; this run has conditions "
                           "(posterior.conditional=true or a conditioned domain)", "run one class set at a time")
     domain, process, prior, device = build_training_free(cfg, run_dir, domain)

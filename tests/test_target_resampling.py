@@ -39,3 +39,13 @@ def test_bad_sir_runs_are_refused_before_anything_is_trained(tmp_path, args, mat
     with pytest.raises(ConfigError, match=match):
         run_resampling(load_config([*args, f"cache_dir={tmp_path}"]), tmp_path)
     assert not any(tmp_path.glob("*.pt"))
+
+
+def test_domains_declare_whether_they_are_conditioned():
+    from rtb_lightning.domains.base import Domain
+    from rtb_lightning.domains.control import ControlDomain
+    from rtb_lightning.domains.text import TextDomain
+    from rtb_lightning.builders import build_domain
+
+    assert TextDomain.conditional and ControlDomain.conditional and not Domain.conditional
+    assert not build_domain(load_config(["domain=gmm25"]), "posterior").conditional

@@ -45,6 +45,8 @@ class Domain(L.LightningDataModule):
         """A network with the exact prior (optional)."""
         return None
 
+    conditional = False       # True where sample_conditions returns conditions (an amortised posterior)
+
     def sample_conditions(self, n):
         """What to condition on; None for an unconditional posterior."""
         return None

@@ -27,6 +27,7 @@ EVAL_DEFAULTS = dict(episodes=10, seed=1000)
 
 
 class ControlDomain(Domain):
+    conditional = True        # the state
     name = "pendulum"
     uses_data = True
     uses_cache_dir = True

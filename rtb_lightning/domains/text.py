@@ -25,6 +25,7 @@ MIN_TRAIN_STORIES = 20
 
 
 class TextDomain(Domain):
+    conditional = True        # the prompt (beginning and end of a story)
     name = "text"
     uses_data = True
     metric_keys = ("bleu4", "gleu4", "mean_log_r")
