@@ -21,6 +21,7 @@ from .objectives import LEARNS_LOG_Z, OBJECTIVES, vargrad_log_z
 from .replay_buffer import ReplayBuffer
 from .reward_guard import call_reward, guard_log_r
 from .scorer import TrajectoryScorer
+from .target_resampling import importance_resample
 
 
 class RTBLightningModule(L.LightningModule):
@@ -197,7 +198,6 @@ class RTBLightningModule(L.LightningModule):
         trajectories given their terminal are the prior's, replaying these through the backward
         process trains on near-target trajectories from step 0: coverage of the target's modes
         that on-policy sampling finds only slowly (e.g. class proportions of a set reward)."""
-        from .target_resampling import importance_resample
         xs, log_r, conds, left = [], [], [], k
         while left > 0:
             m = min(left, max(self.batch_size, 256))
@@ -214,6 +214,9 @@ class RTBLightningModule(L.LightningModule):
         # condition's share proportional to its Z(c) — a replay mix, not a training target
         idx, self.seed_ess, _ = importance_resample(self.beta(0) * log_r, len(x))
         self.buffer.add(x[idx], log_r[idx], None if cond is None else cond[idx])
+        if self._trainer is not None and self.global_rank == 0:
+            print(f"[rtb] replay buffer seeded (each rank): {len(x)} prior samples resampled by r^beta, "
+                  f"ESS {self.seed_ess:.0f}, {idx.unique().numel()} distinct")
 
     def accumulate_gradients(self, cond, step):
         """Draw a batch, score it, and accumulate the objective's gradient into .grad (no optimizer step).

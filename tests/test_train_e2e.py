@@ -82,6 +82,7 @@ def test_max_time_stops_the_run_evaluated_and_seeded_buffer_is_checkpointed(tmp_
     check_ok(proc)
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0 < metrics["step"] < 1_000_000 and "emd" in metrics       # stopped by time, then evaluated
+    assert "replay buffer seeded (each rank): 300 prior samples" in proc.stdout
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     # 300 seeds before step 0, then every step's new terminals (on-policy + prior rollouts)
     assert ckpt["global_step"] > 0
