@@ -177,10 +177,10 @@ class RTBLightningModule(L.LightningModule):
         """Known-good terminals enter the replay buffer once, before training (not on resume), and are
         replayed through backward trajectories (off-policy): a domain's own (e.g. true middles of
         training stories), and/or buffer.seed_prior prior samples resampled by r^beta."""
-        dm = self.trainer.datamodule if self._trainer is not None else None
-        seed = getattr(dm, "replay_seed", None)
         if len(self.buffer):
             return
+        dm = self.trainer.datamodule if self._trainer is not None else None
+        seed = getattr(dm, "replay_seed", None)
         if seed is not None:
             x, cond = seed()
             x, cond = x.to(self.device), None if cond is None else cond.to(self.device)
