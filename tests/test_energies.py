@@ -79,6 +79,18 @@ def test_manywell_log_z_by_quadrature_and_samples(float64):
     assert (x[:, 0] > 0).double().mean().item() == pytest.approx((p[g > 0].sum() * h).item(), abs=0.005)
 
 
+def test_manywell_minor_well_coverage_metric(float64):
+    d = Manywell(dim=8)
+    g = torch.linspace(-4, 0, 40001, dtype=torch.float64)          # left-well mass by quadrature, independently
+    left = torch.trapezoid(torch.exp(-g ** 4 + 6 * g ** 2 + 0.5 * g - d.log_z1), g).item()
+    assert d.minor_well_mass == pytest.approx(left, abs=1e-6) and 0.15 < left < 0.16
+    exact = d.evaluate(d.reference_samples(3000))
+    assert exact["minor_well_frac"] == pytest.approx(left, abs=0.015) and exact["minor_well_frac_true"] == d.minor_well_mass
+    collapsed = d.reference_samples(500).clone()
+    collapsed[:, 0::2] = collapsed[:, 0::2].abs()                  # every pair in the major well: the mode-seeking failure
+    assert d.evaluate(collapsed)["minor_well_frac"] == 0.0
+
+
 def test_energy_evaluations_are_counted():
     d = GMM25()
     d.log_reward(torch.zeros(7, 2))
