@@ -112,6 +112,7 @@ def run_one(energy, method, seed, steps, device, extra, run_root):
     return {"energy": energy, "method": method, "seed": seed, "steps": steps, "device": device,
             **{k: m[k] for k in ("log_z_error", "log_z_iw_error", "w2_sq", "eubo", "eubo_error", "ess", "ess_frac",
                                  "log_z", "log_z_elbo", "log_z_iw", "skipped_steps")},
+            **{k: m[k] for k in ("minor_well_frac", "minor_well_frac_true") if k in m},       # Manywell's mode coverage
             "wall_s": round(counter.train_s, 2), "total_s": round(total_s, 2), "energy_evals": counter.total}
 
 
