@@ -24,6 +24,9 @@ linearly to 0 over min(5000, steps) steps):
   tb_expl_ls       + local search (MALA on buffer samples, every 100 steps, 200 steps, 100 burn-in);
                    half of each batch replays the rank-prioritised buffer through backward trajectories
   vargrad_expl_lp_ls  VarGrad (batch log Z) + exploration + Langevin parametrisation + local search
+  tb_expl_lp       (ours, not in the published table) TB, on-policy, Langevin parametrisation, with the
+                   exploration decayed over the whole run instead of 5000 steps (Manywell: keeps the
+                   lesser wells, which on-policy TB without LP drops in every pair)
 Everything runs on --device (cpu or cuda); the processes, networks, buffer and local search live
 on that device, metrics are computed on CPU at the end.
 """
@@ -43,8 +46,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 ENERGIES = ("gmm25", "funnel", "manywell")
-METHODS = ("tb", "tb_expl", "tb_expl_ls", "vargrad_expl_lp_ls")
-LABELS = {"tb": "TB", "tb_expl": "TB+Expl.", "tb_expl_ls": "TB+Expl.+LS", "vargrad_expl_lp_ls": "VarGrad+Expl.+LP+LS"}
+METHODS = ("tb", "tb_expl", "tb_expl_ls", "vargrad_expl_lp_ls", "tb_expl_lp")
+LABELS = {"tb": "TB", "tb_expl": "TB+Expl.", "tb_expl_ls": "TB+Expl.+LS", "vargrad_expl_lp_ls": "VarGrad+Expl.+LP+LS",
+          "tb_expl_lp": "TB+Expl.(run)+LP"}
 # (dlogZ, dlogZ_IW, W2^2) as recorded in notes/rtb.md; None: not recorded there.
 PUBLISHED = {
     ("gmm25", "tb_expl_ls"): (0.171, 0.004, 1.25),
@@ -64,6 +68,7 @@ def variant_overrides(method, steps):
         "tb_expl": ["method=tb", *expl, *on_policy],
         "tb_expl_ls": ["method=tb", *expl, *ls],
         "vargrad_expl_lp_ls": ["method=vargrad", *expl, *ls, "sampler.langevin=true"],
+        "tb_expl_lp": ["method=tb", *expl[:-1], f"exploration.decay_steps={steps}", *on_policy, "sampler.langevin=true"],
     }[method]
 
 
