@@ -59,8 +59,10 @@ KEYS = ("log_z_error", "log_z_iw_error", "w2_sq", "eubo_error", "ess_frac", "wal
 
 
 def variant_overrides(method, steps):
-    decay = min(5000, steps)
-    expl = ["exploration.std=2.0", "exploration.end_std=0.0", "exploration.hold_steps=0", f"exploration.decay_steps={decay}"]
+    def explore(decay):
+        return ["exploration.std=2.0", "exploration.end_std=0.0", "exploration.hold_steps=0", f"exploration.decay_steps={decay}"]
+
+    expl = explore(min(5000, steps))
     on_policy = ["sampling.on_policy=1.0", "sampling.buffer=0.0", "sampling.prior=0.0"]
     ls = ["sampler.local_search=true", "sampling.on_policy=0.5", "sampling.buffer=0.5", "sampling.prior=0.0"]
     return {
@@ -68,7 +70,7 @@ def variant_overrides(method, steps):
         "tb_expl": ["method=tb", *expl, *on_policy],
         "tb_expl_ls": ["method=tb", *expl, *ls],
         "vargrad_expl_lp_ls": ["method=vargrad", *expl, *ls, "sampler.langevin=true"],
-        "tb_expl_lp": ["method=tb", *expl[:-1], f"exploration.decay_steps={steps}", *on_policy, "sampler.langevin=true"],
+        "tb_expl_lp": ["method=tb", *explore(steps), *on_policy, "sampler.langevin=true"],
     }[method]
 
 
