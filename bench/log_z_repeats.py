@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rtb_lightning.errors import UserError  # noqa: E402
+from rtb_lightning.metrics import importance_metrics  # noqa: E402
 
 
 def load_module(overrides, ckpt):
@@ -59,9 +60,8 @@ def repeat_errors(log_w, log_z, repeats):
     """Per-set ELBO / IW errors of `repeats` equal slices of log_w, and the IW error of all of them."""
     sets = log_w.view(repeats, -1)
     iw = torch.logsumexp(sets, 1) - math.log(sets.shape[1])
-    pooled = torch.logsumexp(log_w, 0).item() - math.log(len(log_w))
     return {"elbo_errors": (log_z - sets.mean(1)).abs().tolist(), "iw_errors": (log_z - iw).abs().tolist(),
-            "pooled_iw_error": abs(log_z - pooled), "pooled_n": len(log_w)}
+            "pooled_iw_error": importance_metrics(log_w, log_z)["log_z_iw_error"], "pooled_n": len(log_w)}
 
 
 def _ms(v):
