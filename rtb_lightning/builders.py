@@ -278,7 +278,8 @@ def build_posterior(cfg, prior, domain, process):
                                     sc.langevin_clip, cfg.posterior.network.time_dim, cfg.posterior.network.hidden)
     elif sc.langevin:
         correction = LangevinDrift(correction, domain.log_reward, domain.event_shape, sc.langevin_clip,
-                                   cfg.posterior.network.time_dim, cfg.posterior.network.hidden, sc.langevin_init)
+                                   cfg.posterior.network.time_dim, cfg.posterior.network.hidden, sc.langevin_init,
+                                   sc.langevin_max)
     post = Residual(base, correction, process.unit_shift if cfg.posterior.std_units else None, guidance)
     if cfg.sampler.learned_variance:
         post = LearnedVariance(post, build_network(cfg.posterior.network, domain, zero_init=True))
@@ -364,6 +365,14 @@ def check_method(cfg):
         raise ConfigError("sampler.langevin_at=denoised takes the reward's gradient through a DDPM prior's denoised "
                           f"estimate and needs process.kind=vp (this run: {cfg.process.kind})",
                           "use sampler.langevin_at=noisy")
+    if cfg.checkpoint.keep == 0 or cfg.checkpoint.keep < -1:
+        raise ConfigError(f"checkpoint.keep={cfg.checkpoint.keep} keeps no periodic checkpoint",
+                          "use a count >= 1, or -1 to keep every one")
+    bound = cfg.sampler.langevin_max
+    if bound < 0 or (bound > 0 and abs(cfg.sampler.langevin_init) >= bound):
+        raise ConfigError(f"sampler.langevin_max={cfg.sampler.langevin_max} must be 0 (unbounded) or above "
+                          f"|sampler.langevin_init| ({abs(cfg.sampler.langevin_init)})",
+                          "raise sampler.langevin_max or lower sampler.langevin_init")
     if cfg.sampler.langevin and cfg.posterior.init != "residual":
         raise ConfigError("sampler.langevin (on by default for domain=digits) adds a term to the residual correction network",
                           "use posterior.init=residual, or set sampler.langevin=false")
@@ -398,7 +407,7 @@ def build_posterior_run(cfg, run_dir, start_time=None):
         (make_eval or (lambda *a: EvaluationCallback(domain, *a)))(run_dir, cfg.eval.every_n_steps, cfg.eval.num_samples,
                                                                     start_time),
         ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), every_n_train_steps=cfg.checkpoint.every_n_steps,
-                        save_last=True, save_top_k=1),
+                        save_last=True, save_top_k=cfg.checkpoint.keep, monitor="step", mode="max"),
         PreemptionCheckpoint(run_dir / "checkpoints"),
     ]
     trainer = build_trainer(cfg, run_dir, callbacks, timed=True)

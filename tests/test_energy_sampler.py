@@ -54,7 +54,8 @@ def test_untrained_sampler_is_the_reference_and_its_weights_are_closed_form(tmp_
 
 
 def test_langevin_parametrisation_adds_the_clipped_scaled_score(tmp_path):
-    m, d = _build(tmp_path, "domain=manywell", "sampler.langevin=true", "sampler.langevin_clip=5.0")
+    m, d = _build(tmp_path, "domain=manywell", "sampler.langevin=true", "sampler.langevin_clip=5.0",
+                  "sampler.langevin_max=0")
     drift = m.posterior.correction
     x, t = torch.randn(64, 32) * 2, torch.rand(64)
     torch.testing.assert_close(drift(x, t), drift.net(x, t))            # zero-initialised scale
@@ -70,6 +71,32 @@ def test_langevin_parametrisation_adds_the_clipped_scaled_score(tmp_path):
     loss, _ = m.accumulate_gradients(None, 0)
     assert torch.isfinite(loss)
     assert drift.scale[-1].bias.grad is not None and torch.isfinite(drift.scale[-1].bias.grad).all()
+
+
+def test_langevin_scale_bound_keeps_small_scales_and_caps_large_ones(tmp_path):
+    """manywell.yaml bounds s(t) (sampler.langevin_max=0.2): s starts exactly at its init, stays below the
+    bound however large the raw output grows, and the bound adds no parameters (checkpoints load either way)."""
+    m, _ = _build(tmp_path, "domain=manywell", "sampler.langevin=true", "sampler.langevin_init=0.1")
+    free, _ = _build(tmp_path, "domain=manywell", "sampler.langevin=true", "sampler.langevin_max=0")
+    scale, t = m.posterior.correction.scale, torch.rand(16)
+    torch.testing.assert_close(scale(t), torch.full((16, 32), 0.1))
+    raw = scale[3]                                  # the last Linear: the bound follows it
+    with torch.no_grad():
+        raw.bias.zero_()
+        raw.bias[:3] = torch.tensor([50.0, -50.0, 0.01])
+    s = scale(t)
+    torch.testing.assert_close(s[:, :2], torch.tensor([0.2, -0.2]).expand(16, 2))     # capped
+    torch.testing.assert_close(s[:, 2], torch.full((16,), 0.01), rtol=1e-3, atol=0)    # ~identity near 0
+    free.posterior.load_state_dict(m.posterior.state_dict())
+    torch.testing.assert_close(free.posterior.correction.scale(t)[:, :3], torch.tensor([50.0, -50.0, 0.01]).expand(16, 3))
+
+
+@pytest.mark.parametrize("args, message", [(["sampler.langevin_max=-1"], "langevin_max"),
+                                           (["sampler.langevin_init=0.3"], "langevin_init"),
+                                           (["checkpoint.keep=0"], "checkpoint.keep")])
+def test_bad_langevin_bound_and_checkpoint_keep_are_config_errors(args, message):
+    with pytest.raises(ConfigError, match=message):
+        check_method(load_config(["domain=manywell", "sampler.langevin=true", *args]))
 
 
 @pytest.mark.slow

@@ -84,3 +84,11 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly_then_resumes(tmp_path):
                                  f"run_dir={run}", "ckpt_path=last"], timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert json.loads((run / "metrics.json").read_text())["step"] == step + 3
+
+
+def test_checkpoint_keep_keeps_the_newest_periodic_checkpoints(tmp_path):
+    run = tmp_path / "run"
+    proc = run_train([*ARGS, "checkpoint.keep=3", "eval.every_n_steps=0", f"run_dir={run}"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    names = sorted(p.name for p in (run / "checkpoints").glob("*.ckpt"))
+    assert names == ["epoch=0-step=20.ckpt", "epoch=0-step=30.ckpt", "epoch=0-step=40.ckpt", "last.ckpt"], names
