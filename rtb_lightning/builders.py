@@ -368,11 +368,13 @@ def check_method(cfg):
     if cfg.checkpoint.keep == 0 or cfg.checkpoint.keep < -1:
         raise ConfigError(f"checkpoint.keep={cfg.checkpoint.keep} keeps no periodic checkpoint",
                           "use a count >= 1, or -1 to keep every one")
-    bound = cfg.sampler.langevin_max
-    if bound < 0 or (bound > 0 and abs(cfg.sampler.langevin_init) >= bound):
-        raise ConfigError(f"sampler.langevin_max={cfg.sampler.langevin_max} must be 0 (unbounded) or above "
-                          f"|sampler.langevin_init| ({abs(cfg.sampler.langevin_init)})",
-                          "raise sampler.langevin_max or lower sampler.langevin_init")
+    bound, sc = cfg.sampler.langevin_max, cfg.sampler
+    if bound < 0 or (sc.langevin and sc.langevin_at == "noisy" and 0 < bound <= abs(sc.langevin_init)):
+        raise ConfigError(f"sampler.langevin_max={bound} must be 0 (unbounded) or above |sampler.langevin_init| "
+                          f"({abs(sc.langevin_init)})", "raise sampler.langevin_max or lower sampler.langevin_init")
+    if sc.langevin and sc.langevin_at == "denoised" and bound > 0:
+        raise ConfigError("sampler.langevin_max bounds the noisy-state term only (sampler.langevin_at=noisy)",
+                          "set sampler.langevin_max=0 with sampler.langevin_at=denoised")
     if cfg.sampler.langevin and cfg.posterior.init != "residual":
         raise ConfigError("sampler.langevin (on by default for domain=digits) adds a term to the residual correction network",
                           "use posterior.init=residual, or set sampler.langevin=false")

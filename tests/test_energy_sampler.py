@@ -99,6 +99,11 @@ def test_bad_langevin_bound_and_checkpoint_keep_are_config_errors(args, message)
         check_method(load_config(["domain=manywell", "sampler.langevin=true", *args]))
 
 
+def test_langevin_bound_with_the_denoised_term_is_a_config_error():
+    with pytest.raises(ConfigError, match="noisy-state term only"):
+        check_method(load_config(["domain=digits", "sampler.langevin_at=denoised", "sampler.langevin_max=1.0"]))
+
+
 @pytest.mark.slow
 def test_short_tb_run_on_gmm25_reduces_the_log_z_error(tmp_path):
     torch.manual_seed(0)
