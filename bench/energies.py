@@ -175,6 +175,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="tiny runs (T=10, 20 steps, batch 64) for a smoke test")
     ap.add_argument("--steps", type=int, default=None, help="training steps per run (default 25000; --quick: 20)")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds run from here: first-seed .. first-seed+seeds-1")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--energies", nargs="+", choices=ENERGIES, default=list(ENERGIES))
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
@@ -195,7 +196,7 @@ def main():
                  "eval.num_samples=200", "sampler.ls_every=10", "sampler.ls_steps=20", "sampler.ls_burn_in=10",
                  "sampler.ls_keep_every=5", *extra]
     jobs = [(e, m, s, steps, args.device, extra, args.threads) for e in args.energies for m in args.methods
-            for s in range(args.seeds)]
+            for s in range(args.first_seed, args.first_seed + args.seeds)]
     with contextlib.ExitStack() as stack:
         root = args.out or stack.enter_context(tempfile.TemporaryDirectory())
         if args.parallel > 1:
@@ -209,7 +210,7 @@ def main():
     print(table(results, args.energies, args.methods))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"steps": steps, "seeds": args.seeds, "device": args.device,
+        Path(args.json).write_text(json.dumps({"steps": steps, "seeds": list(range(args.first_seed, args.first_seed + args.seeds)), "device": args.device,
                                                "parallel": args.parallel, "overrides": extra, "published": {f"{e}/{m}": v for (e, m), v in PUBLISHED.items()},
                                                "runs": results}, indent=2))
 

@@ -38,8 +38,14 @@ def prior_key(cfg) -> str:
     return _hash(parts)
 
 
+# Each classifier trains with its own noise level: the reward's can change without moving the judge.
+CLASSIFIER_NOISE_KEY = {"reward": "noise_max", "eval": "eval_noise_max"}
+
+
 def classifier_key(cfg, role: str) -> str:
-    parts = {"domain": OmegaConf.to_container(cfg.domain), "classifier": OmegaConf.to_container(cfg.classifier),
+    other = {k for r, k in CLASSIFIER_NOISE_KEY.items() if r != role}
+    settings = {k: v for k, v in OmegaConf.to_container(cfg.classifier).items() if k not in other}
+    parts = {"domain": OmegaConf.to_container(cfg.domain), "classifier": settings,
              "role": role, "seed": cfg.seed, **_data(cfg)}
     return _hash(parts)
 

@@ -11,7 +11,7 @@ from .domains.images import ImageDomain
 from .errors import ConfigError
 from .metrics.images import ImageEvaluator
 from .networks.classifier import ConvClassifier
-from .prior_cache import classifier_path, load_prior, save_prior
+from .prior_cache import CLASSIFIER_NOISE_KEY, classifier_path, load_prior, save_prior
 from .rewards import CallableReward, ClassifierReward, check_reward, load_target
 
 ROLES = {  # role -> (architecture kwargs given the configured width, seed offset)
@@ -33,7 +33,11 @@ def train_classifier(cfg, domain, role, run_dir, devices=1):
     data = build_domain(cfg, "classifier")
     data.batch_size = cfg.classifier.batch_size
     net = classifier_network(cfg, domain, role)
-    module = ClassifierModule(net, cfg.classifier.lr, cfg.classifier.steps, cfg.classifier.noise_max)
+    noise_max = cfg.classifier[CLASSIFIER_NOISE_KEY[role]]
+    if noise_max < 0:
+        raise ConfigError(f"classifier.{CLASSIFIER_NOISE_KEY[role]}={noise_max} is negative (a noise std)",
+                          "use 0 (clean images only) or a positive std, e.g. 0.5")
+    module = ClassifierModule(net, cfg.classifier.lr, cfg.classifier.steps, noise_max)
     trainer = build_trainer(cfg, run_dir, subdir=f"classifier_{role}/", max_steps=cfg.classifier.steps,
                             enable_checkpointing=False, devices=devices, num_nodes=1, strategy="auto")
     trainer.fit(module, datamodule=data)

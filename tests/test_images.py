@@ -107,6 +107,39 @@ def test_classes_outside_the_classifier_range_are_config_errors():
     assert Digits().classes == [3] and Digits(conditional=True).classes == list(range(10))
 
 
+def test_each_classifier_trains_with_its_own_noise_and_its_cache_key_follows_only_that(tmp_path, monkeypatch):
+    from rtb_lightning import reward_builders
+    from rtb_lightning.config import load_config
+    from rtb_lightning.prior_cache import classifier_path
+
+    cfg = lambda *a: load_config(["domain=digits", f"cache_dir={tmp_path}", *a])
+    base = {r: classifier_path(cfg(), r) for r in ("reward", "eval")}
+    louder = {r: classifier_path(cfg("classifier.noise_max=1.0"), r) for r in ("reward", "eval")}
+    judge = {r: classifier_path(cfg("classifier.eval_noise_max=1.0"), r) for r in ("reward", "eval")}
+    assert louder["reward"] != base["reward"] and louder["eval"] == base["eval"]
+    assert judge["eval"] != base["eval"] and judge["reward"] == base["reward"]
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_module(net, lr, steps, noise_max):
+        seen["noise_max"] = noise_max
+        raise Stop
+
+    monkeypatch.setattr(reward_builders, "ClassifierModule", fake_module)
+    c = cfg("classifier.noise_max=0.9", "classifier.eval_noise_max=0.3")
+    from rtb_lightning.builders import build_domain
+    d = build_domain(c, "classifier")
+    for role, want in (("reward", 0.9), ("eval", 0.3)):
+        with pytest.raises(Stop):
+            reward_builders.train_classifier(c, d, role, tmp_path)
+        assert seen["noise_max"] == want
+    with pytest.raises(ConfigError, match="classifier.eval_noise_max=-0.1 is negative"):
+        reward_builders.train_classifier(cfg("classifier.eval_noise_max=-0.1"), d, "eval", tmp_path)
+
+
 # ---- reward by import path ----
 @pytest.fixture
 def reward_module(tmp_path, monkeypatch):
