@@ -64,3 +64,30 @@ def test_checkpoint_of_another_shape_is_a_clear_error(tmp_path):
         lzr.load_module([*SMALL[:-2], "posterior.network.hidden=8", "posterior.network.layers=2"], ckpt)
     with pytest.raises(SystemExit, match="not found"):
         lzr.main(["--ckpt", str(tmp_path / "missing.ckpt"), *SMALL])
+
+
+def test_repeat_w2_reads_a_shift_above_the_exact_floor():
+    from rtb_lightning.domains.energies import GMM25
+
+    d = GMM25()
+    exact = d.sample(2 * 1000, generator=torch.Generator().manual_seed(5))
+    r = lzr.repeat_w2(exact, d, 2)
+    assert len(r["w2_sq"]) == len(r["w2_sq_floor"]) == 2
+    # exact samples sit at the floor's level; a translation by (2, 0) adds about 4 to every set (W2² >= |shift|²)
+    assert abs(sum(r["w2_sq"]) - sum(r["w2_sq_floor"])) / 2 < 1.0
+    shifted = lzr.repeat_w2(exact + torch.tensor([2.0, 0.0]), d, 2)
+    assert min(shifted["w2_sq"]) > 4.0 > max(r["w2_sq"])
+    assert shifted["w2_sq_floor"] == r["w2_sq_floor"]          # the floor's draws depend only on the seed
+
+
+def test_main_with_w2_writes_per_set_w2_and_floor(tmp_path):
+    from rtb_lightning.builders import build_posterior_run
+    from rtb_lightning.config import load_config
+
+    cfg = load_config([*SMALL, f"run_dir={tmp_path / 'run'}"])
+    _, module, _ = build_posterior_run(cfg, tmp_path / "run")
+    ckpt = tmp_path / "a.ckpt"
+    torch.save({"state_dict": {k: v for k, v in module.state_dict().items() if not k.startswith("prior.")}}, ckpt)
+    rows = lzr.main(["--ckpt", str(ckpt), "--repeats", "2", "--num-samples", "50", "--w2", *SMALL])
+    r = rows[str(ckpt)]
+    assert len(r["w2_sq"]) == len(r["w2_sq_floor"]) == 2 and all(v > 0 for v in r["w2_sq"] + r["w2_sq_floor"])
