@@ -262,9 +262,12 @@ class RTBLightningModule(L.LightningModule):
         grads = [p.grad for p in params if p.grad is not None]
         # One device sync for all gradients (not one per parameter tensor).
         finite = loss_finite and (not grads or bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()))
+        grad_norm = torch.zeros(())
         if finite:
-            if self.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.posterior.parameters(), self.grad_clip)
+            # The posterior's gradient norm before clipping: a spike here precedes a blow-up (README, Manywell).
+            own = [p for p in self.posterior.parameters() if p.grad is not None]
+            grad_norm = torch.nn.utils.clip_grad_norm_(own, self.grad_clip) if self.grad_clip and own \
+                else torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in own])) if own else grad_norm
             opt.step()
             if self.lr_decay is not None:
                 self.lr_schedulers().step()
@@ -280,7 +283,7 @@ class RTBLightningModule(L.LightningModule):
         if self.local_search is not None and self.local_search.maybe_run(self.buffer, self.global_step):
             self.log_dict({"train/ls_accept": self.local_search.last_accept,
                            "train/ls_step_size": self.local_search.mala.step_size})
-        self._log_step(loss, out)
+        self._log_step(loss, {**out, "grad_norm": grad_norm})
         return loss
 
     @torch.no_grad()
@@ -293,7 +296,7 @@ class RTBLightningModule(L.LightningModule):
                 "train/mean_log_r": log_r[fresh].mean(), "train/kl_post_prior": (log_pf - log_ref)[fresh].mean(),
                 "train/exploration_std": out["eps"], "train/beta": beta,
                 "train/reward_neg_inf": self._reward_counts[0], "train/reward_nonfinite_dropped": self._reward_counts[1],
-                "train/skipped_steps": self.skipped_steps}
+                "train/skipped_steps": self.skipped_steps, "train/grad_norm": out.get("grad_norm", 0.0)}
         v = torch.stack([torch.as_tensor(x, dtype=torch.float32, device=self.device) for x in vals.values()])
         if self._trainer is not None and self.trainer.world_size > 1:
             v = self.trainer.strategy.reduce(v, reduce_op="mean")     # one collective: means over ranks

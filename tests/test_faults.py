@@ -177,3 +177,27 @@ def test_incompatible_checkpoint_names_the_parameter_and_shapes(tmp_path):
         check_compatible(small, ckpt, "x.ckpt")
     ckpt = {"state_dict": {k: v for k, v in small.state_dict().items() if not k.startswith("prior.")}}
     check_compatible(small, ckpt, "x.ckpt")        # its own checkpoint fits
+
+
+@pytest.mark.parametrize("clip", [0.0, 1e-3])
+def test_logged_grad_norm_is_the_norm_before_clipping(tmp_path, clip):
+    trainer, module, domain = _run(tmp_path, "trainer.max_steps=1", f"posterior.grad_clip={clip}")
+    seen = {}
+    original = torch.optim.Adam.step
+
+    def spy(self, *a, **k):                         # the gradient the optimizer is handed, after any clipping
+        grads = [p.grad for g in self.param_groups for p in g["params"]
+                 if p.grad is not None and any(p is q for q in module.posterior.parameters())]
+        seen["applied"] = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
+        return original(self, *a, **k)
+    torch.optim.Adam.step = spy
+    try:
+        trainer.fit(module, datamodule=domain)
+    finally:
+        torch.optim.Adam.step = original
+    logged = float(trainer.callback_metrics["train/grad_norm"])
+    assert logged > 0
+    if clip:
+        assert logged > 10 * clip and seen["applied"] == pytest.approx(clip, rel=1e-3)
+    else:
+        assert seen["applied"] == pytest.approx(logged, rel=1e-4)
