@@ -24,6 +24,15 @@ from .scorer import TrajectoryScorer
 from .target_resampling import importance_resample
 
 
+def _clip_and_norm(params, clip):
+    """The total gradient norm of params before clipping; clips it to `clip` in place when clip > 0."""
+    if not params:
+        return torch.zeros(())
+    if clip:
+        return torch.nn.utils.clip_grad_norm_(params, clip)
+    return torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
+
+
 class RTBLightningModule(L.LightningModule):
     def __init__(self, process, prior, posterior, reward, *, method="rtb", reference="prior",
                  batch_size=500, lr=1e-3, log_z_lr=0.1, fractions=(1.0, 0.0, 0.0),
@@ -264,10 +273,8 @@ class RTBLightningModule(L.LightningModule):
         finite = loss_finite and (not grads or bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()))
         grad_norm = torch.zeros(())
         if finite:
-            # The posterior's gradient norm before clipping: a spike here precedes a blow-up (README, Manywell).
-            own = [p for p in self.posterior.parameters() if p.grad is not None]
-            grad_norm = torch.nn.utils.clip_grad_norm_(own, self.grad_clip) if self.grad_clip and own \
-                else torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in own])) if own else grad_norm
+            # Logged before clipping: a spike here precedes a blow-up (README, Manywell).
+            grad_norm = _clip_and_norm([p for p in self.posterior.parameters() if p.grad is not None], self.grad_clip)
             opt.step()
             if self.lr_decay is not None:
                 self.lr_schedulers().step()
