@@ -114,7 +114,7 @@ def test_each_classifier_trains_with_its_own_noise_and_its_cache_key_follows_onl
 
     cfg = lambda *a: load_config(["domain=digits", f"cache_dir={tmp_path}", *a])
     base = {r: classifier_path(cfg(), r) for r in ("reward", "eval")}
-    louder = {r: classifier_path(cfg("classifier.noise_max=1.0"), r) for r in ("reward", "eval")}
+    louder = {r: classifier_path(cfg("classifier.noise_max=0.7"), r) for r in ("reward", "eval")}
     judge = {r: classifier_path(cfg("classifier.eval_noise_max=1.0"), r) for r in ("reward", "eval")}
     assert louder["reward"] != base["reward"] and louder["eval"] == base["eval"]
     assert judge["eval"] != base["eval"] and judge["reward"] == base["reward"]
