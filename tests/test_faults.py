@@ -189,6 +189,7 @@ def test_logged_grad_norm_is_the_norm_before_clipping(tmp_path, clip):
         grads = [p.grad for g in self.param_groups for p in g["params"]
                  if p.grad is not None and any(p is q for q in module.posterior.parameters())]
         seen["applied"] = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
+        seen["log_z"] = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in module.log_z.parameters()])))
         return original(self, *a, **k)
     torch.optim.Adam.step = spy
     try:
@@ -199,5 +200,6 @@ def test_logged_grad_norm_is_the_norm_before_clipping(tmp_path, clip):
     assert logged > 0
     if clip:
         assert logged > 10 * clip and seen["applied"] == pytest.approx(clip, rel=1e-3)
+        assert seen["log_z"] == pytest.approx(clip, rel=1e-3)    # log Z clipped too, on its own norm
     else:
         assert seen["applied"] == pytest.approx(logged, rel=1e-4)
