@@ -89,7 +89,7 @@ def _ms(v):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ckpt", nargs="+", required=True)
+    ap.add_argument("--ckpt", nargs="+", action="extend", required=True, help="one or more; may be repeated")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--num-samples", type=int, default=2000, help="samples per evaluation set")
     ap.add_argument("--seed", type=int, default=0)

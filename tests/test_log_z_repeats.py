@@ -41,8 +41,11 @@ def test_main_loads_a_checkpoint_and_matches_the_module_it_saved(tmp_path):
             p.add_(0.05 * torch.randn_like(p))          # not the zero-initialised network the loader builds
     ckpt = tmp_path / "a.ckpt"
     torch.save({"state_dict": {k: v for k, v in module.state_dict().items() if not k.startswith("prior.")}}, ckpt)
-    rows = lzr.main(["--ckpt", str(ckpt), "--repeats", "2", "--num-samples", "64", "--json",
+    other = tmp_path / "b.ckpt"
+    other.write_bytes(ckpt.read_bytes())
+    rows = lzr.main(["--ckpt", str(ckpt), "--ckpt", str(other), "--repeats", "2", "--num-samples", "64", "--json",
                      str(tmp_path / "out.json"), *SMALL])
+    assert list(rows) == [str(ckpt), str(other)]        # a repeated --ckpt adds, it does not replace
     # the same seed through the saved module itself gives the same log-weights
     torch.manual_seed(0)
     expected = lzr.repeat_errors(lzr.log_weights(module.eval(), 128), domain.log_z, 2)
