@@ -277,7 +277,8 @@ class RTBLightningModule(L.LightningModule):
             grad_norm = _clip_and_norm([p for p in self.posterior.parameters() if p.grad is not None], self.grad_clip)
             # log Z on its own norm: one escaped trajectory's spike would otherwise both move it by ~30 lr and
             # inflate its Adam second moment, freezing it for thousands of steps (README, Manywell).
-            _clip_and_norm([p for p in self.log_z.parameters() if p.grad is not None], self.grad_clip)
+            if self.grad_clip:
+                _clip_and_norm([p for p in self.log_z.parameters() if p.grad is not None], self.grad_clip)
             opt.step()
             if self.lr_decay is not None:
                 self.lr_schedulers().step()
