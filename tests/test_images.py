@@ -240,7 +240,7 @@ def test_diversity_and_fid_basics():
 
 
 def test_image_evaluator_accuracy_and_per_class_metrics():
-    from rtb_lightning.metrics.images import ImageEvaluator
+    from rtb_lightning.metrics.images import ImageEvaluator, diversity
 
     class Oracle(ConvClassifier):
         """Predicts the class written in the first pixel."""
@@ -255,6 +255,9 @@ def test_image_evaluator_accuracy_and_per_class_metrics():
     ev = ImageEvaluator(clf, real, [3])
     m = ev(x)
     assert m["eval_accuracy"] == pytest.approx(0.75) and {"fid", "diversity"} <= set(m)
+    feats = FeatureNet(clf)(x)
+    assert m["diversity_in_class"] == pytest.approx(diversity(feats[:30]))      # the 30 samples called 3
+    assert m["diversity_in_class"] != pytest.approx(m["diversity"])
     cond = torch.tensor([3] * 30 + [4] * 10)
     mc = ev(x, cond)
     assert mc["eval_accuracy"] == pytest.approx(0.75)

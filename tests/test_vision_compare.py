@@ -19,4 +19,8 @@ def test_verdict_names_baselines_that_beat_rtb_and_never_the_target_row():
     assert "failed: ddpo" in v and "the target itself: accuracy 0.990, FID 2.00, log Z -2.50, KL to the prior 2.30" in v
     t = vc.table("digits", "3", rows)
     assert "target p·r^β itself (importance resampling, ESS 1800)" in t and "| ddpo | failed: diverged" in t
+    assert "| 0.050 |  | 1 |" in t                                   # old JSON rows without the in-class column
+    v = vc.verdict({**rows, "rtb": _row(0.966, 6.8, diversity_in_class=0.036)})
+    assert "RTB diversity / real = 1.00 (target >= 0.9), in class 0.72" in v
+    assert "| 0.050 | 0.036 | 1 |" in vc.table("digits", "3", {"rtb": _row(0.966, 6.8, diversity_in_class=0.036)})
     assert "ESS" not in vc.verdict({"rtb": _row(0.9, 5.0)}) and "not met" in vc.verdict({"rtb": _row(0.9, 5.0)})

@@ -19,7 +19,6 @@ class _Stream(IterableDataset):
 class Domain(L.LightningDataModule):
     name = "domain"
     event_shape: tuple = ()
-    metric_keys: tuple = ()
 
     def __init__(self, batch_size: int = 256, stage: str = "posterior"):
         super().__init__()

@@ -31,7 +31,6 @@ class ControlDomain(Domain):
     name = "pendulum"
     uses_data = True
     uses_cache_dir = True
-    metric_keys = ("normalized_return", "mean_return", "bc_normalized_return", "iql_normalized_return", "mean_q")
     # Settings that do not change the behaviour prior (kept out of its cache key).
     prior_key_ignores = ("alpha", "samples_per_context", "critic", "eval", "ref_min_score", "ref_max_score")
     prepare_subdir = "critic/"

@@ -13,7 +13,6 @@ from .base import Domain, _Stream
 
 
 class ImageDomain(Domain):
-    metric_keys = ("mean_log_r", "eval_accuracy", "fid", "diversity")
     num_classes = 10
     holdout_fraction = 0.2           # classifier validation split (fixed permutation)
 

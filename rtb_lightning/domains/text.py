@@ -28,7 +28,6 @@ class TextDomain(Domain):
     conditional = True        # the prompt (beginning and end of a story)
     name = "text"
     uses_data = True
-    metric_keys = ("bleu4", "gleu4", "mean_log_r")
     prior_key_ignores = ("posterior_start",)         # posterior settings do not shape the cached prior
 
     def __init__(self, batch_size=64, stage="posterior", data=None, num_stories=4000, corpus_seed=0,

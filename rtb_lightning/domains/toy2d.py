@@ -17,7 +17,6 @@ POSTERIOR_WEIGHTS = [4, 10, 4, 5, 10, 5, 4, 15, 4]
 class Toy2D(Domain):
     name = "toy2d"
     event_shape = (2,)
-    metric_keys = ("emd", "mode_tv", "off_mode_frac")
 
     def __init__(self, batch_size=256, stage="posterior", scale=7.0, var=0.3, off_mode_radius=2.0,
                  eval_seed=1234):

@@ -5,6 +5,8 @@
 - fid: torchmetrics' FrechetInceptionDistance with the evaluation classifier's penultimate
   features as `feature=` (no Inception download), against real images of the target classes;
 - diversity: mean pairwise cosine distance of the same features (1 - cosine similarity);
+- diversity_in_class: the same over the samples the evaluation classifier puts in the class set only:
+  a few off-class samples add a lot of spread, so `diversity` alone can hide a collapse inside the class;
 - mean_log_r: the reward of the samples.
 With conditions, the same metrics per class are added as `<metric>_c<k>`.
 """
@@ -63,7 +65,8 @@ class ImageEvaluator:
         hit = (pred == cond) if cond is not None else torch.isin(pred, torch.as_tensor(classes, device=x.device))
         feats = self.features(x)
         out = {"eval_accuracy": hit.float().mean().item(), "fid": fid(self.features, self.real(classes).to(x.device), x),
-               "diversity": diversity(feats), "real_diversity": self.real_diversity(classes)}
+               "diversity": diversity(feats), "diversity_in_class": diversity(feats[hit]),
+               "real_diversity": self.real_diversity(classes)}
         if cond is None and len(classes) > 1 and hit.any():
             out["class_tv"] = self.class_tv(pred[hit], classes)
         if self.reward is not None:

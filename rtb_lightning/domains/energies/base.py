@@ -14,7 +14,6 @@ from ..base import Domain
 
 class EnergyDomain(Domain):
     reward_is_density = True
-    metric_keys = ("w2_sq", "log_z_error", "log_z_iw_error", "eubo", "ess")
     dim: int = 0
 
     def __init__(self, batch_size=300, stage="posterior", eval_seed=1234):
