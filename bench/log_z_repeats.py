@@ -12,7 +12,7 @@ arguments build the module exactly as train.py would (give the run's own overrid
 With --w2, each set's terminal samples are also compared with a fresh set of exact samples (W2² by
 exact EMD), beside the floor: W2² between two exact sets of the same size, drawn in the same run. One
 evaluation's W2² on 25-GMM scatters by ±0.3 around a floor of ≈1.16, so a target near the floor is
-read on the mean over sets.
+read on the mean over sets. W2 (each set's root) is printed beside it: the published tables' scale.
 """
 import argparse
 import json
@@ -72,7 +72,7 @@ def repeat_w2(x, domain, repeats, seed=0):
     draw = lambda k: domain.sample(n, generator=torch.Generator().manual_seed(seed * 100_003 + k))
     w2 = [w2_sq(s[torch.isfinite(s).flatten(1).all(1)], draw(3 * i)) for i, s in enumerate(sets)]
     floor = [w2_sq(draw(3 * i + 1), draw(3 * i + 2)) for i in range(repeats)]
-    return {"w2_sq": w2, "w2_sq_floor": floor}
+    return {"w2_sq": w2, "w2_sq_floor": floor, "w2": [math.sqrt(v) for v in w2], "w2_floor": [math.sqrt(v) for v in floor]}
 
 
 def repeat_errors(log_w, log_z, repeats):
@@ -103,8 +103,8 @@ def main(argv=None):
             raise SystemExit(f"checkpoint {c} not found (give the .ckpt file of a finished run)")
     rows = {}
     print(f"| checkpoint | Δlog Ẑ ({a.repeats} sets of {a.num_samples}) | Δlog Ẑ_IW per set | "
-          f"Δlog Ẑ_IW pooled ({a.repeats * a.num_samples}) |" + (" W2² per set | W2² floor (exact vs exact) |" if a.w2 else ""))
-    print("|---|---|---|---|" + ("---|---|" if a.w2 else ""))
+          f"Δlog Ẑ_IW pooled ({a.repeats * a.num_samples}) |" + (" W2² per set | W2² floor (exact vs exact) | W2 per set | W2 floor |" if a.w2 else ""))
+    print("|---|---|---|---|" + ("---|---|---|---|" if a.w2 else ""))
     for c in a.ckpt:
         module, domain = load_module(overrides, c)
         torch.manual_seed(a.seed)
@@ -113,13 +113,14 @@ def main(argv=None):
         if a.w2:
             r.update(repeat_w2(x, domain, a.repeats, a.seed))
         rows[c] = r
-        w2 = f" {_ms(r['w2_sq'])} | {_ms(r['w2_sq_floor'])} |" if a.w2 else ""
+        w2 = f" {_ms(r['w2_sq'])} | {_ms(r['w2_sq_floor'])} | {_ms(r['w2'])} | {_ms(r['w2_floor'])} |" if a.w2 else ""
         print(f"| {c} | {_ms(r['elbo_errors'])} | {_ms(r['iw_errors'])} | {r['pooled_iw_error']:.3f} |{w2}", flush=True)
     if len(rows) > 1:
         means = [statistics.mean(r["iw_errors"]) for r in rows.values()]
         print(f"\nover checkpoints: Δlog Ẑ_IW per set {_ms(means)}; pooled "
               f"{_ms([r['pooled_iw_error'] for r in rows.values()])}"
-              + (f"; W2² per set {_ms([statistics.mean(r['w2_sq']) for r in rows.values()])}" if a.w2 else ""))
+              + (f"; W2² per set {_ms([statistics.mean(r['w2_sq']) for r in rows.values()])}, W2 per set "
+                 f"{_ms([statistics.mean(r['w2']) for r in rows.values()])}" if a.w2 else ""))
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps({"overrides": overrides, "repeats": a.repeats, "num_samples": a.num_samples,

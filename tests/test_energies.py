@@ -91,6 +91,13 @@ def test_manywell_minor_well_coverage_metric(float64):
     assert d.evaluate(collapsed)["minor_well_frac"] == 0.0
 
 
+def test_energy_evaluation_reports_w2_as_the_root_of_w2_sq():
+    d = GMM25()
+    shifted = d.reference_samples(400, seed=3) + torch.tensor([3.0, 4.0])   # a shift of length 5: W2 >= 5
+    m = d.evaluate(shifted)
+    assert m["w2"] == pytest.approx(m["w2_sq"] ** 0.5) and m["w2"] > 5.0 > d.evaluate(d.reference_samples(400, seed=3))["w2"]
+
+
 def test_energy_evaluations_are_counted():
     d = GMM25()
     d.log_reward(torch.zeros(7, 2))

@@ -136,8 +136,9 @@ def test_train_py_gmm25_with_local_search_and_langevin_writes_sampler_metrics(tm
                       "trainer.enable_progress_bar=false", f"run_dir={run}", f"cache_dir={tmp_path / 'cache'}"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
-    for k in ("log_z_error", "log_z_iw_error", "eubo", "w2_sq", "ess"):
+    for k in ("log_z_error", "log_z_iw_error", "eubo", "w2_sq", "w2", "ess"):
         assert isinstance(metrics[k], float) and math.isfinite(metrics[k]), k
+    assert metrics["w2"] == pytest.approx(math.sqrt(metrics["w2_sq"]))
     assert metrics["eubo"] > metrics["log_z_elbo"]          # EUBO >= log Z >= ELBO; far apart after 24 steps
     history = json.loads((run / "eval_history.json").read_text())      # written at each evaluation
     assert [h["step"] for h in history] == [12, 24] and history[-1]["w2_sq"] == metrics["w2_sq"]

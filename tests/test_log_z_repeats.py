@@ -81,6 +81,8 @@ def test_repeat_w2_reads_a_shift_above_the_exact_floor():
     shifted = lzr.repeat_w2(exact + torch.tensor([2.0, 0.0]), d, 2)
     assert min(shifted["w2_sq"]) > 4.0 > max(r["w2_sq"])
     assert shifted["w2_sq_floor"] == r["w2_sq_floor"]          # the floor's draws depend only on the seed
+    assert shifted["w2"] == pytest.approx([v ** 0.5 for v in shifted["w2_sq"]])
+    assert r["w2_floor"] == pytest.approx([v ** 0.5 for v in r["w2_sq_floor"]])
 
 
 def test_main_with_w2_writes_per_set_w2_and_floor(tmp_path):
