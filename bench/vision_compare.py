@@ -67,7 +67,7 @@ def methods(a, classes):
 
 
 def one(a, classes, name, args):
-    keys = ("mean_log_r", "eval_accuracy", "fid", "diversity", "diversity_in_class", "real_diversity", "log_z", "kl_post_prior", "best_scale", "ess", "class_tv")
+    keys = ("mean_log_r", "eval_accuracy", "fid", "fid_in_class", "diversity", "diversity_in_class", "real_diversity", "log_z", "kl_post_prior", "best_scale", "ess", "class_tv")
     try:
         m, wall = train_run(args, f"{a.out}/{classes.replace(',', '')}/{name}")
     except SystemExit as e:                   # one failed method (e.g. a diverged baseline) keeps the others' rows
@@ -79,21 +79,21 @@ def one(a, classes, name, args):
 
 
 def table(domain, classes, rows):
-    lines = [f"| method ({domain}, classes {classes}) | mean log r | eval accuracy | FID | diversity | in class | wall s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [f"| method ({domain}, classes {classes}) | mean log r | eval accuracy | FID | in class | diversity | in class | wall s |",
+             "|---|---|---|---|---|---|---|---|"]
     fmt = lambda v: "" if v is None else f"{v:.3f}"
     for name, r in rows.items():
         if r.get("error"):
-            lines.append(f"| {name} | failed: {r['error'][0][:110]} | | | | | |")
+            lines.append(f"| {name} | failed: {r['error'][0][:110]} | | | | | | |")
             continue
         label = name + (f" (scale {r['best_scale']:g})" if name in ("cg", "dps") and r.get("best_scale") is not None else "")
         if name == "target":
             label = f"target p·r^β itself (importance resampling, ESS {r['ess']:.0f})"
         lines.append(f"| {label} | {fmt(r['mean_log_r'])} | {fmt(r['eval_accuracy'])} | {fmt(r['fid'])} | "
-                     f"{fmt(r['diversity'])} | {fmt(r.get('diversity_in_class'))} | {r['wall_s']:.0f} |")
+                     f"{fmt(r.get('fid_in_class'))} | {fmt(r['diversity'])} | {fmt(r.get('diversity_in_class'))} | {r['wall_s']:.0f} |")
     real = rows["rtb"].get("real_diversity") or next((r["real_diversity"] for r in rows.values() if r.get("real_diversity")), None)
     if real is not None:
-        lines.append(f"| real images of the class(es) | | 1 | 0 | {real:.3f} | {real:.3f} | |")
+        lines.append(f"| real images of the class(es) | | 1 | 0 | 0 | {real:.3f} | {real:.3f} | |")
     return "\n".join(lines)
 
 

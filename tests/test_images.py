@@ -240,7 +240,7 @@ def test_diversity_and_fid_basics():
 
 
 def test_image_evaluator_accuracy_and_per_class_metrics():
-    from rtb_lightning.metrics.images import ImageEvaluator, diversity
+    from rtb_lightning.metrics.images import ImageEvaluator, diversity, fid
 
     class Oracle(ConvClassifier):
         """Predicts the class written in the first pixel."""
@@ -251,13 +251,15 @@ def test_image_evaluator_accuracy_and_per_class_metrics():
     clf = Oracle((1, 8, 8), 10, channels=4, feature_dim=8)
     x = torch.randn(40, 1, 8, 8)
     x[:, 0, 0, 0] = torch.tensor([3.0] * 30 + [5.0] * 10)
-    real = lambda classes: torch.randn(50, 1, 8, 8)
+    real_x = torch.randn(50, 1, 8, 8)
+    real = lambda classes: real_x
     ev = ImageEvaluator(clf, real, [3])
     m = ev(x)
     assert m["eval_accuracy"] == pytest.approx(0.75) and {"fid", "diversity"} <= set(m)
     feats = FeatureNet(clf)(x)
     assert m["diversity_in_class"] == pytest.approx(diversity(feats[:30]))      # the 30 samples called 3
     assert m["diversity_in_class"] != pytest.approx(m["diversity"])
+    assert m["fid_in_class"] == pytest.approx(fid(FeatureNet(clf), real_x, x[:30]), rel=1e-4)
     cond = torch.tensor([3] * 30 + [4] * 10)
     mc = ev(x, cond)
     assert mc["eval_accuracy"] == pytest.approx(0.75)

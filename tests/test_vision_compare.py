@@ -22,5 +22,6 @@ def test_verdict_names_baselines_that_beat_rtb_and_never_the_target_row():
     assert "| 0.050 |  | 1 |" in t                                   # old JSON rows without the in-class column
     v = vc.verdict({**rows, "rtb": _row(0.966, 6.8, diversity_in_class=0.036)})
     assert "RTB diversity / real = 1.00 (target >= 0.9), in class 0.72" in v
-    assert "| 0.050 | 0.036 | 1 |" in vc.table("digits", "3", {"rtb": _row(0.966, 6.8, diversity_in_class=0.036)})
+    assert "| 6.800 | 5.100 | 0.050 | 0.036 | 1 |" in vc.table("digits", "3", {"rtb": _row(0.966, 6.8, diversity_in_class=0.036,
+                                                                                         fid_in_class=5.1)})
     assert "ESS" not in vc.verdict({"rtb": _row(0.9, 5.0)}) and "not met" in vc.verdict({"rtb": _row(0.9, 5.0)})

@@ -5,8 +5,9 @@
 - fid: torchmetrics' FrechetInceptionDistance with the evaluation classifier's penultimate
   features as `feature=` (no Inception download), against real images of the target classes;
 - diversity: mean pairwise cosine distance of the same features (1 - cosine similarity);
-- diversity_in_class: the same over the samples the evaluation classifier puts in the class set only:
-  a few off-class samples add a lot of spread, so `diversity` alone can hide a collapse inside the class;
+- diversity_in_class / fid_in_class: the same over only the samples the evaluation classifier puts in
+  the class set: a few off-class samples add much spread and FID, so these separate the off-class tail
+  from the shape of the in-class distribution;
 - mean_log_r: the reward of the samples.
 With conditions, the same metrics per class are added as `<metric>_c<k>`.
 """
@@ -64,7 +65,9 @@ class ImageEvaluator:
         pred = logits.argmax(1)
         hit = (pred == cond) if cond is not None else torch.isin(pred, torch.as_tensor(classes, device=x.device))
         feats = self.features(x)
-        out = {"eval_accuracy": hit.float().mean().item(), "fid": fid(self.features, self.real(classes).to(x.device), x),
+        real = self.real(classes).to(x.device)
+        out = {"eval_accuracy": hit.float().mean().item(), "fid": fid(self.features, real, x),
+               "fid_in_class": fid(self.features, real, x[hit]) if hit.sum() >= 2 else float("nan"),
                "diversity": diversity(feats), "diversity_in_class": diversity(feats[hit]),
                "real_diversity": self.real_diversity(classes)}
         if cond is None and len(classes) > 1 and hit.any():
