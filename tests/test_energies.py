@@ -62,6 +62,14 @@ def test_funnel_far_out_is_nonfinite_not_an_exception():
     assert torch.isfinite(lp[1]) and not torch.isfinite(lp[0])
 
 
+def test_an_overflowed_manywell_sample_has_a_nan_density():
+    # why manywell.yaml drops non-finite rewards: an escaped trajectory that overflows gives NaN, not -inf
+    x = torch.zeros(2, 4)
+    x[1, 0] = float("inf")
+    lp = Manywell(dim=4).log_density(x)
+    assert torch.isfinite(lp[0]) and torch.isnan(lp[1])
+
+
 def test_manywell_log_z_by_quadrature_and_samples(float64):
     d = Manywell(dim=32)
     assert d.log_z1 == pytest.approx(math.log(11784.50927), abs=1e-6)

@@ -168,9 +168,11 @@ def test_learned_variance_scores_per_dimension_gaussians(tmp_path):
     assert torch.isfinite(loss) and post.log_std.out.weight.grad.abs().sum() > 0
 
 
-def test_funnel_nan_rewards_are_dropped_and_counted_not_fatal(tmp_path):
-    """Far out in x_0 the funnel's density is NaN/inf: funnel.yaml drops such samples (reward.nonfinite=drop)."""
-    m, d = _build(tmp_path, "domain=funnel", "method=tb", "sampler.langevin=true")
+@pytest.mark.parametrize("energy", ["funnel", "manywell", "gmm25"])
+def test_energy_nan_rewards_are_dropped_and_counted_not_fatal(tmp_path, energy):
+    """Far out in x_0 the funnel's density is NaN/inf, and a trajectory that escapes to overflow gives NaN on
+    any energy (Manywell: -inf^4 + 6 inf^2): every energy domain file drops such samples (reward.nonfinite=drop)."""
+    m, d = _build(tmp_path, f"domain={energy}", "method=tb", "sampler.langevin=true")
     real = d.log_density
     d.log_density = lambda x: torch.where(x[:, 0] > 0, torch.full_like(x[:, 0], float("nan")), real(x))
     m.zero_grad(set_to_none=True)
