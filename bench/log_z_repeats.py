@@ -84,7 +84,13 @@ def repeat_errors(log_w, log_z, repeats):
 
 
 def _ms(v):
-    return f"{statistics.mean(v):.3f} ± {statistics.stdev(v) if len(v) > 1 else 0.0:.3f}"
+    """mean ± std of the finite values; an escaped sample can make one set's error inf (statistics.stdev
+    raises on it), so such sets are counted instead of averaged."""
+    fin = [x for x in v if math.isfinite(x)]
+    bad = f" ({len(v) - len(fin)} of {len(v)} non-finite)" if len(fin) < len(v) else ""
+    if not fin:
+        return f"n/a{bad}"
+    return f"{statistics.mean(fin):.3f} ± {statistics.stdev(fin) if len(fin) > 1 else 0.0:.3f}{bad}"
 
 
 def main(argv=None):

@@ -69,6 +69,12 @@ def test_checkpoint_of_another_shape_is_a_clear_error(tmp_path):
         lzr.main(["--ckpt", str(tmp_path / "missing.ckpt"), *SMALL])
 
 
+def test_mean_and_std_skip_and_count_non_finite_sets():
+    assert lzr._ms([1.0, 3.0]) == "2.000 ± 1.414"
+    assert lzr._ms([1.0, 3.0, float("inf")]) == "2.000 ± 1.414 (1 of 3 non-finite)"
+    assert lzr._ms([float("nan")]) == "n/a (1 of 1 non-finite)"
+
+
 def test_repeat_w2_reads_a_shift_above_the_exact_floor():
     from rtb_lightning.domains.energies import GMM25
 
