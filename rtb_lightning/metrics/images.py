@@ -67,9 +67,11 @@ class ImageEvaluator:
         feats = self.features(x)
         real = self.real(classes).to(x.device)
         out = {"eval_accuracy": hit.float().mean().item(), "fid": fid(self.features, real, x),
-               "fid_in_class": fid(self.features, real, x[hit]) if hit.sum() >= 2 else float("nan"),
                "diversity": diversity(feats), "diversity_in_class": diversity(feats[hit]),
                "real_diversity": self.real_diversity(classes)}
+        # a second FID pass only when some samples fall outside the class set (otherwise it is the same number)
+        out["fid_in_class"] = (out["fid"] if hit.all() else
+                               fid(self.features, real, x[hit]) if hit.sum() >= 2 else float("nan"))
         if cond is None and len(classes) > 1 and hit.any():
             out["class_tv"] = self.class_tv(pred[hit], classes)
         if self.reward is not None:
