@@ -4,6 +4,11 @@
     python bench/energies.py --steps 25000 --seeds 3 --device cuda --json bench/results/energies.json
     python bench/energies.py --energies gmm25 --methods tb_expl_ls --steps 3000 --seeds 3
     python bench/energies.py --parallel 12 --threads 1 ...     # a many-core host: one process per run, side by side
+    python bench/energies.py --steps 2000 --json bench/results/energies_cpu_2000.json --resume   # add to / finish a table
+
+The JSON is rewritten after every finished run; with --resume, runs already in it (same energy, variant
+and seed, and the same steps, device and overrides) are kept and not rerun, so a table too long for one
+sitting is filled in over several, and an interrupted one loses only its unfinished runs.
 
 For each energy (25GMM d=2, Funnel d=10, Manywell d=32) and sampler variant it trains with
 train.py's builders (conf/domain/<energy>.yaml plus the variant's overrides below) and reports,
@@ -40,7 +45,7 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -172,7 +177,37 @@ def table(results, energies, methods):
     return "\n".join(lines)
 
 
-def main():
+def previous_runs(path, steps, device, extra):
+    """The runs already in `path` (--resume), after checking they were made with the same settings."""
+    if not Path(path).is_file():
+        return []
+    old = json.loads(Path(path).read_text())
+    mine = {"steps": steps, "device": device, "overrides": extra}
+    diff = [f"{k} {old.get(k)!r} there, {v!r} here" for k, v in mine.items() if old.get(k) != v]
+    if diff:
+        sys.exit(f"error: --resume: {path} holds runs made with other settings ({'; '.join(diff)}); "
+                 "give the same --steps/--device/overrides, or another --json")
+    return old["runs"]
+
+
+def pending(jobs, done):
+    """The jobs (energy, method, seed, ...) with no run in `done`."""
+    have = {(r["energy"], r["method"], r["seed"]) for r in done}
+    return [j for j in jobs if tuple(j[:3]) not in have]
+
+
+def save(path, steps, device, parallel, extra, results):
+    """Write the table's runs so far, atomically (a run killed mid-write leaves the previous file)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(json.dumps({"steps": steps, "seeds": sorted({r["seed"] for r in results}), "device": device,
+                               "parallel": parallel, "overrides": extra,
+                               "published": {f"{e}/{m}": v for (e, m), v in PUBLISHED.items()}, "runs": results}, indent=2))
+    tmp.replace(p)
+
+
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny runs (T=10, 20 steps, batch 64) for a smoke test")
     ap.add_argument("--steps", type=int, default=None, help="training steps per run (default 25000; --quick: 20)")
@@ -181,12 +216,15 @@ def main():
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--energies", nargs="+", choices=ENERGIES, default=list(ENERGIES))
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    ap.add_argument("--json", type=str, default=None, help="write every run's numbers here")
+    ap.add_argument("--json", type=str, default=None, help="write every run's numbers here (after each run)")
+    ap.add_argument("--resume", action="store_true", help="keep the runs already in --json; run only the missing ones")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave as is)")
     ap.add_argument("--parallel", type=int, default=1, help="runs side by side, each in its own process")
     ap.add_argument("--out", type=str, default=None, help="keep the run directories here (default: a temporary one)")
     ap.add_argument("overrides", nargs="*", help="extra config overrides for every run, e.g. posterior.lr=0.002")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    if args.resume and not args.json:
+        ap.error("--resume reads and extends the --json file: give --json")
     import torch
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -199,22 +237,29 @@ def main():
                  "sampler.ls_keep_every=5", *extra]
     jobs = [(e, m, s, steps, args.device, extra, args.threads) for e in args.energies for m in args.methods
             for s in range(args.first_seed, args.first_seed + args.seeds)]
+    results = previous_runs(args.json, steps, args.device, extra) if args.resume else []
+    todo = pending(jobs, results)
+    if args.resume:
+        print(f"[bench] --resume: {len(jobs) - len(todo)} of {len(jobs)} runs already in {args.json}", flush=True)
+
+    def finished(r):
+        results.append(report(r))
+        if args.json:
+            save(args.json, steps, args.device, args.parallel, extra, results)
+
     with contextlib.ExitStack() as stack:
         root = args.out or stack.enter_context(tempfile.TemporaryDirectory())
-        if args.parallel > 1:
+        if args.parallel > 1 and todo:
             ctx = multiprocessing.get_context("spawn")       # fresh interpreters: no forked torch/CUDA state
             pool = stack.enter_context(ProcessPoolExecutor(args.parallel, mp_context=ctx))
-            futures = [pool.submit(_job, *j, root) for j in jobs]
-            results = [report(f.result()) for f in futures]
+            for f in as_completed([pool.submit(_job, *j, root) for j in todo]):
+                finished(f.result())
         else:
-            results = [report(_job(*j, root)) for j in jobs]
-    print(f"\n{steps} steps per run, {args.seeds} seeds, device {args.device}; overrides: {' '.join(extra) or 'none'}")
+            for j in todo:
+                finished(_job(*j, root))
+    seeds = sorted({r["seed"] for r in results})
+    print(f"\n{steps} steps per run, seeds {seeds}, device {args.device}; overrides: {' '.join(extra) or 'none'}")
     print(table(results, args.energies, args.methods))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"steps": steps, "seeds": list(range(args.first_seed, args.first_seed + args.seeds)), "device": args.device,
-                                               "parallel": args.parallel, "overrides": extra, "published": {f"{e}/{m}": v for (e, m), v in PUBLISHED.items()},
-                                               "runs": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 
 One evaluation's Δlog Ẑ_IW on a heavy-tailed energy moves a lot between sets of 2,000 samples (the
 IW estimate is a log-mean of weights); this reads its mean and spread over `--repeats` independent
-sets per checkpoint, and the IW estimate pooled over all repeats·n samples (less biased: the
+sets per checkpoint (and the largest |x| among each set's samples: an escaped sample shows there), and
+the IW estimate pooled over all repeats·n samples (less biased: the
 log-mean-exp estimate underestimates log Z by about Var(w)/(2n·E[w]²)). Trailing `key=value`
 arguments build the module exactly as train.py would (give the run's own overrides).
 
@@ -83,6 +84,13 @@ def repeat_errors(log_w, log_z, repeats):
             "pooled_iw_error": importance_metrics(log_w, log_z)["log_z_iw_error"], "pooled_n": len(log_w)}
 
 
+def repeat_max_abs(x, repeats):
+    """The largest |coordinate| among each set's terminal samples (inf where one overflowed): an escaped
+    trajectory shows here (Manywell: ~1e20) however little it moves the IW estimate."""
+    a = x.view(repeats, -1).abs().nan_to_num(nan=math.inf)
+    return a.amax(1).tolist()
+
+
 def _ms(v):
     """mean ± std of the finite values; an escaped sample can make one set's error inf (statistics.stdev
     raises on it), so such sets are counted instead of averaged."""
@@ -109,18 +117,19 @@ def main(argv=None):
             raise SystemExit(f"checkpoint {c} not found (give the .ckpt file of a finished run)")
     rows = {}
     print(f"| checkpoint | Δlog Ẑ ({a.repeats} sets of {a.num_samples}) | Δlog Ẑ_IW per set | "
-          f"Δlog Ẑ_IW pooled ({a.repeats * a.num_samples}) |" + (" W2² per set | W2² floor (exact vs exact) | W2 per set | W2 floor |" if a.w2 else ""))
-    print("|---|---|---|---|" + ("---|---|---|---|" if a.w2 else ""))
+          f"Δlog Ẑ_IW pooled ({a.repeats * a.num_samples}) | largest \\|x\\| (all sets) |" + (" W2² per set | W2² floor (exact vs exact) | W2 per set | W2 floor |" if a.w2 else ""))
+    print("|---|---|---|---|---|" + ("---|---|---|---|" if a.w2 else ""))
     for c in a.ckpt:
         module, domain = load_module(overrides, c)
         torch.manual_seed(a.seed)
         log_w, x = log_weights(module, a.repeats * a.num_samples, terminals=True)
         r = repeat_errors(log_w, domain.log_z, a.repeats)
+        r["max_abs"] = repeat_max_abs(x, a.repeats)
         if a.w2:
             r.update(repeat_w2(x, domain, a.repeats, a.seed))
         rows[c] = r
         w2 = f" {_ms(r['w2_sq'])} | {_ms(r['w2_sq_floor'])} | {_ms(r['w2'])} | {_ms(r['w2_floor'])} |" if a.w2 else ""
-        print(f"| {c} | {_ms(r['elbo_errors'])} | {_ms(r['iw_errors'])} | {r['pooled_iw_error']:.3f} |{w2}", flush=True)
+        print(f"| {c} | {_ms(r['elbo_errors'])} | {_ms(r['iw_errors'])} | {r['pooled_iw_error']:.3f} | {max(r['max_abs']):.3g} |{w2}", flush=True)
     if len(rows) > 1:
         means = [statistics.mean(r["iw_errors"]) for r in rows.values()]
         print(f"\nover checkpoints: Δlog Ẑ_IW per set {_ms(means)}; pooled "

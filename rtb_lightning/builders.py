@@ -22,7 +22,7 @@ from .generator_builders import generator_domains, latent_parts
 from .local_search import LocalSearch
 from .log_z import ConditionalLogZ, LogZ
 from .module import RTBLightningModule
-from .networks import DenoisedGuidance, LangevinDrift, LearnedVariance, Residual, lora_posterior, StandardNormalEps, TimeMLP, TimeUNet, ZeroDrift
+from .networks import DenoisedGuidance, LangevinDrift, LearnedVariance, Residual, lora_posterior, StandardNormalEps, TimeMLP, TimeUNet, ZeroDrift, bound_output
 from .prior_cache import load_prior, prior_path, save_prior
 from .prior_module import DiffusionPriorModule
 from .processes import MaskedProcess, PinnedBrownianProcess, VPProcess
@@ -272,6 +272,8 @@ def build_posterior(cfg, prior, domain, process):
         return lora_posterior(prior, lc.rank, lc.alpha, list(lc.target_modules), lc.dropout)
     correction = build_network(cfg.posterior.network, domain, zero_init=True, role="posterior",
                                num_classes=classes)
+    if cfg.posterior.drift_max > 0:                 # the network only: a Langevin term's pull stays unbounded
+        correction = bound_output(correction, cfg.posterior.drift_max)
     base, sc, guidance = domain.posterior_base(prior), cfg.sampler, None
     if sc.langevin and sc.langevin_at == "denoised":
         guidance = DenoisedGuidance(base, domain.log_reward, process.alpha_bar, domain.event_shape, sc.langevin_init,
@@ -368,6 +370,10 @@ def check_method(cfg):
     if cfg.checkpoint.keep == 0 or cfg.checkpoint.keep < -1:
         raise ConfigError(f"checkpoint.keep={cfg.checkpoint.keep} keeps no periodic checkpoint",
                           "use a count >= 1, or -1 to keep every one")
+    if cfg.posterior.drift_max < 0 or (cfg.posterior.drift_max > 0 and cfg.posterior.init != "residual"):
+        raise ConfigError(f"posterior.drift_max={cfg.posterior.drift_max} bounds the correction network of "
+                          f"posterior.init=residual (this run: {cfg.posterior.init}) and must be >= 0",
+                          "set posterior.drift_max=0 (unbounded), or a positive bound with posterior.init=residual")
     bound, sc = cfg.sampler.langevin_max, cfg.sampler
     if bound < 0 or (sc.langevin and sc.langevin_at == "noisy" and 0 < bound <= abs(sc.langevin_init)):
         raise ConfigError(f"sampler.langevin_max={bound} must be 0 (unbounded) or above |sampler.langevin_init| "

@@ -1,4 +1,5 @@
 """bench/energies.py's variants: each is a valid config with the settings its name promises."""
+import json
 import sys
 from pathlib import Path
 
@@ -31,3 +32,48 @@ def test_table_prints_w2_beside_w2_sq_and_the_published_w2():
     assert "1.220±0.311" in line and "1.100±0.141" in line and line.endswith("0.171 / 0.004 / 1.25")
     old = bench.table([{**row, "w2_sq": 1.44}], ["gmm25"], ["tb_expl_ls"])     # results saved before the w2 key
     assert "n/a" in old and "published (dlogZ / dlogZ_IW / W2)" in old
+
+
+def _fake_job(calls, fail_on=None):
+    def job(energy, method, seed, steps, device, extra, threads, root):
+        if (energy, method, seed) == fail_on:
+            raise RuntimeError("killed")
+        calls.append((energy, method, seed))
+        return dict(energy=energy, method=method, seed=seed, steps=steps, log_z_error=0.1 * (seed + 1),
+                    log_z_iw_error=0.01, w2_sq=1.0, w2=1.0, eubo_error=0.2, ess_frac=0.5, wall_s=1.0, energy_evals=10)
+    return job
+
+
+def test_resume_keeps_finished_runs_and_runs_only_the_missing_ones(tmp_path, monkeypatch, capsys):
+    """The JSON is written after every run: an interrupted table keeps what finished, and --resume
+    fills in only the rest."""
+    out = tmp_path / "t.json"
+    args = ["--energies", "gmm25", "--methods", "tb", "tb_expl", "--seeds", "2", "--steps", "5", "--json", str(out)]
+    calls = []
+    monkeypatch.setattr(bench, "_job", _fake_job(calls, fail_on=("gmm25", "tb_expl", 0)))
+    with pytest.raises(RuntimeError, match="killed"):
+        bench.main(args)
+    saved = json.loads(out.read_text())
+    assert [(r["method"], r["seed"]) for r in saved["runs"]] == [("tb", 0), ("tb", 1)] and saved["seeds"] == [0, 1]
+    calls.clear()
+    monkeypatch.setattr(bench, "_job", _fake_job(calls))
+    bench.main([*args, "--resume"])
+    assert calls == [("gmm25", "tb_expl", 0), ("gmm25", "tb_expl", 1)]
+    assert len(json.loads(out.read_text())["runs"]) == 4
+    assert "2 of 4 runs already" in capsys.readouterr().out
+    calls.clear()
+    bench.main([*args, "--resume", "--seeds", "3"])                # one more seed: only seed 2 runs
+    assert calls == [("gmm25", "tb", 2), ("gmm25", "tb_expl", 2)]
+    assert json.loads(out.read_text())["seeds"] == [0, 1, 2]
+
+
+def test_resume_refuses_a_file_made_with_other_settings(tmp_path, monkeypatch):
+    out = tmp_path / "t.json"
+    monkeypatch.setattr(bench, "_job", _fake_job([]))
+    bench.main(["--energies", "gmm25", "--methods", "tb", "--seeds", "1", "--steps", "5", "--json", str(out)])
+    before = out.read_text()
+    with pytest.raises(SystemExit, match="steps 5 there, 7 here"):
+        bench.main(["--energies", "gmm25", "--methods", "tb", "--seeds", "1", "--steps", "7", "--json", str(out), "--resume"])
+    assert out.read_text() == before                                # nothing already written is lost
+    with pytest.raises(SystemExit):
+        bench.main(["--resume"])                                    # --resume needs --json

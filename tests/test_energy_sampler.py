@@ -104,6 +104,79 @@ def test_langevin_bound_with_the_denoised_term_is_a_config_error():
         check_method(load_config(["domain=digits", "sampler.langevin_at=denoised", "sampler.langevin_max=1.0"]))
 
 
+def _outward(drift_net, gain):
+    """Make a TimeMLP extrapolate outward: identity weights through its SiLUs, so the output is about
+    gain * x wherever x is large and positive."""
+    with torch.no_grad():
+        for p in drift_net.parameters():
+            p.zero_()
+        d = drift_net.inp.in_features
+        drift_net.inp.weight[:d, :d] = torch.eye(d)        # hidden >= d
+        for layer in drift_net.body:
+            if isinstance(layer, torch.nn.Linear):
+                layer.weight[:d, :d] = torch.eye(d)
+        drift_net.out.weight[:, :d] = gain * torch.eye(d)
+
+
+@pytest.mark.parametrize("bound", [0.0, 1.0])
+def test_drift_bound_turns_a_geometric_escape_into_at_most_bound_per_step(tmp_path, bound):
+    """A drift network that extrapolates outward (positive x -> output 10x: each step doubles x in std
+    units) escapes geometrically; with posterior.drift_max every step's mean moves at most drift_max
+    step stds, so |x_T| <= T * drift_max * step_std + |the noise's sum|."""
+    m, _ = _build(tmp_path, "domain=manywell", "posterior.network.hidden=64", "process.num_steps=40",
+                  f"posterior.drift_max={bound}")
+    corr = m.posterior.correction
+    _outward(corr, 10.0)
+    torch.manual_seed(0)
+    states, _ = m.sample(256)
+    x = states[:, -1]
+    if not bound:
+        assert not torch.isfinite(x).all() or x.abs().max() > 1e6
+        return
+    step_std = math.sqrt(m.process.t_scale * m.process.dt)
+    assert torch.isfinite(x).all()
+    assert x.abs().max() <= 40 * bound * step_std + 6.0     # noise sum ~ N(0, 1): |.| < 6 over 256 x 32
+    assert x.abs().max() > 0.5 * 40 * bound * step_std      # the bound is reached: the push is real
+
+
+def test_drift_bound_leaves_the_langevin_term_unbounded_and_small_outputs_unchanged(tmp_path):
+    m, _ = _build(tmp_path, "domain=manywell", "sampler.langevin=true", "sampler.langevin_max=0",
+                  "posterior.drift_max=1.0")
+    drift = m.posterior.correction
+    x, t = torch.randn(64, 32) * 3, torch.rand(64)
+    raw = drift.net
+    with torch.no_grad():
+        raw.out.bias.fill_(0.01)
+        drift.scale[-1].bias.fill_(1.0)
+    torch.testing.assert_close(drift.net(x, t), torch.full((64, 32), 0.01), rtol=1e-4, atol=0)   # ~identity near 0
+    with torch.no_grad():
+        raw.out.bias.fill_(50.0)
+    score = drift.score(x)
+    torch.testing.assert_close(drift(x, t), torch.tanh(torch.tensor(50.0)) + score)
+    assert drift(x, t).abs().max() > 10                     # the clipped score passes unbounded
+
+
+def test_drift_bound_applies_to_a_checkpoint_trained_without_it(tmp_path):
+    """The bound adds no parameters and renames none: an unbounded run's weights load into a bounded
+    sampler (sampling an escaping checkpoint with the bound needs no retraining), outputs then bounded."""
+    free, _ = _build(tmp_path, "domain=manywell", "sampler.langevin=true")
+    bounded, _ = _build(tmp_path, "domain=manywell", "sampler.langevin=true", "posterior.drift_max=2.0")
+    assert free.state_dict().keys() == bounded.state_dict().keys()
+    with torch.no_grad():
+        free.posterior.correction.net.out.bias.copy_(torch.linspace(-30, 30, 32))
+    bounded.load_state_dict(free.state_dict())
+    x, t = torch.randn(8, 32), torch.rand(8)
+    torch.testing.assert_close(bounded.posterior.correction.net(x, t), 2.0 * torch.tanh(free.posterior.correction.net(x, t) / 2.0))
+
+
+@pytest.mark.parametrize("args, message", [(["posterior.drift_max=-1"], "drift_max"),
+                                           (["posterior.drift_max=1", "posterior.init=copy", "domain=digits"],
+                                            "posterior.init=residual")])
+def test_bad_drift_bound_is_a_config_error(args, message):
+    with pytest.raises(ConfigError, match=message):
+        check_method(load_config(args))
+
+
 @pytest.mark.slow
 def test_short_tb_run_on_gmm25_reduces_the_log_z_error(tmp_path):
     torch.manual_seed(0)

@@ -48,8 +48,10 @@ def test_main_loads_a_checkpoint_and_matches_the_module_it_saved(tmp_path):
     assert list(rows) == [str(ckpt), str(other)]        # a repeated --ckpt adds, it does not replace
     # the same seed through the saved module itself gives the same log-weights
     torch.manual_seed(0)
-    expected = lzr.repeat_errors(lzr.log_weights(module.eval(), 128), domain.log_z, 2)
+    log_w, x = lzr.log_weights(module.eval(), 128, terminals=True)
+    expected = lzr.repeat_errors(log_w, domain.log_z, 2)
     assert rows[str(ckpt)]["iw_errors"] == pytest.approx(expected["iw_errors"])
+    assert rows[str(ckpt)]["max_abs"] == pytest.approx([x[:64].abs().max().item(), x[64:].abs().max().item()])
     assert json.loads((tmp_path / "out.json").read_text())["rows"][str(ckpt)]["pooled_n"] == 128
 
 
@@ -73,6 +75,12 @@ def test_mean_and_std_skip_and_count_non_finite_sets():
     assert lzr._ms([1.0, 3.0]) == "2.000 ± 1.414"
     assert lzr._ms([1.0, 3.0, float("inf")]) == "2.000 ± 1.414 (1 of 3 non-finite)"
     assert lzr._ms([float("nan")]) == "n/a (1 of 1 non-finite)"
+
+
+def test_largest_coordinate_per_set_shows_an_escaped_sample():
+    x = torch.zeros(6, 2)
+    x[1, 0], x[4, 1] = -3.0, float("nan")                      # set 0 holds -3; set 1 an overflowed sample
+    assert lzr.repeat_max_abs(x, 2) == [3.0, math.inf]
 
 
 def test_repeat_w2_reads_a_shift_above_the_exact_floor():

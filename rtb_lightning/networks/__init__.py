@@ -1,3 +1,4 @@
+from .bounded import SoftBound, bound_output
 from .denoised_guidance import DenoisedGuidance
 from .langevin import LangevinDrift
 from .learned_variance import LearnedVariance
@@ -8,4 +9,4 @@ from .residual import Residual
 from .unet import TimeUNet
 
 __all__ = ["TimeMLP", "TimeUNet", "SinusoidalEmbedding", "Residual", "LangevinDrift", "DenoisedGuidance", "LearnedVariance",
-           "StandardNormalEps", "ZeroDrift", "lora_posterior"]
+           "StandardNormalEps", "ZeroDrift", "lora_posterior", "SoftBound", "bound_output"]

@@ -13,18 +13,8 @@ import math
 import torch
 from torch import nn
 
+from .bounded import SoftBound
 from .mlp import SinusoidalEmbedding
-
-
-class SoftBound(nn.Module):
-    """x -> bound * tanh(x / bound): the identity near 0, never beyond +-bound."""
-
-    def __init__(self, bound: float):
-        super().__init__()
-        self.bound = float(bound)
-
-    def forward(self, x):
-        return self.bound * torch.tanh(x / self.bound)
 
 
 def time_scale(dim: int, init: float = 0.0, time_dim: int = 64, hidden: int = 64, bound: float = 0.0) -> nn.Module:
