@@ -8,7 +8,9 @@
 
 The JSON is rewritten after every finished run; with --resume, runs already in it (same energy, variant
 and seed, and the same steps, device and overrides) are kept and not rerun, so a table too long for one
-sitting is filled in over several, and an interrupted one loses only its unfinished runs.
+sitting is filled in over several, and an interrupted one loses only its unfinished runs. Each run
+records a digest of its resolved config; --resume refuses to add seeds to a cell whose earlier runs
+were made under another config (a default changed in between).
 
 For each energy (25GMM d=2, Funnel d=10, Manywell d=32) and sampler variant it trains with
 train.py's builders (conf/domain/<energy>.yaml plus the variant's overrides below) and reports,
@@ -37,6 +39,7 @@ on that device, metrics are computed on CPU at the end.
 """
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import math
@@ -81,6 +84,25 @@ def variant_overrides(method, steps):
     }[method]
 
 
+def run_argv(energy, method, seed, steps, device, extra, run_dir):
+    return [f"domain={energy}", *variant_overrides(method, steps), f"seed={seed}", f"trainer.max_steps={steps}",
+            f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}", "trainer.devices=1",
+            "trainer.enable_progress_bar=false", "eval.every_n_steps=0", f"checkpoint.every_n_steps={steps}",
+            f"run_dir={run_dir}", *extra]
+
+
+def config_digest(energy, method, steps, device, extra):
+    """A short hash of a run's resolved config, seed and run_dir left out: equal for every seed of one
+    table cell, different once a default in conf/ (or a variant) changes."""
+    from omegaconf import OmegaConf
+
+    from rtb_lightning.config import load_config
+
+    cfg = OmegaConf.to_container(load_config(run_argv(energy, method, 0, steps, device, extra, ".")), resolve=True)
+    cfg.pop("seed"), cfg.pop("run_dir")
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def run_one(energy, method, seed, steps, device, extra, run_root):
     import lightning as L
     import torch
@@ -108,11 +130,7 @@ def run_one(energy, method, seed, steps, device, extra, run_root):
             self.train_s = time.perf_counter() - self.t0
 
     run_dir = Path(run_root) / f"{energy}-{method}-{seed}"
-    argv = [f"domain={energy}", *variant_overrides(method, steps), f"seed={seed}", f"trainer.max_steps={steps}",
-            f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}", "trainer.devices=1",
-            "trainer.enable_progress_bar=false", "eval.every_n_steps=0", f"checkpoint.every_n_steps={steps}",
-            f"run_dir={run_dir}", *extra]
-    cfg = load_config(argv)
+    cfg = load_config(run_argv(energy, method, seed, steps, device, extra, run_dir))
     L.seed_everything(seed, verbose=False)
     trainer, module, domain = build_posterior_run(cfg, run_dir)
     counter = EnergyCounter(domain)
@@ -127,7 +145,8 @@ def run_one(energy, method, seed, steps, device, extra, run_root):
             **{k: m[k] for k in ("log_z_error", "log_z_iw_error", "w2_sq", "w2", "eubo", "eubo_error", "ess", "ess_frac",
                                  "log_z", "log_z_elbo", "log_z_iw", "skipped_steps")},
             **{k: m[k] for k in ("minor_well_frac", "minor_well_frac_true") if k in m},       # Manywell's mode coverage
-            "wall_s": round(counter.train_s, 2), "total_s": round(total_s, 2), "energy_evals": counter.total}
+            "wall_s": round(counter.train_s, 2), "total_s": round(total_s, 2), "energy_evals": counter.total,
+            "config": config_digest(energy, method, steps, device, extra)}
 
 
 def _job(energy, method, seed, steps, device, extra, threads, root):
@@ -190,6 +209,21 @@ def previous_runs(path, steps, device, extra):
     return old["runs"]
 
 
+def check_configs(todo, done):
+    """Refuse to add runs to a table cell whose earlier runs had another resolved config (a default
+    changed between sittings); rows saved before digests were recorded are not checked."""
+    now = {}
+    for e, m, _seed, steps, device, extra, _threads in todo:
+        if (e, m) not in now:
+            now[(e, m)] = config_digest(e, m, steps, device, extra)
+    for r in done:
+        key = (r["energy"], r["method"])
+        if "config" in r and key in now and r["config"] != now[key]:
+            sys.exit(f"error: --resume: {r['energy']} {LABELS[r['method']]}'s runs in the JSON used another config "
+                     f"(digest {r['config']}, now {now[key]}: a default in conf/ or the variant changed); "
+                     "start a new --json, or rerun that cell")
+
+
 def pending(jobs, done):
     """The jobs (energy, method, seed, ...) with no run in `done`."""
     have = {(r["energy"], r["method"], r["seed"]) for r in done}
@@ -239,6 +273,7 @@ def main(argv=None):
             for s in range(args.first_seed, args.first_seed + args.seeds)]
     results = previous_runs(args.json, steps, args.device, extra) if args.resume else []
     todo = pending(jobs, results)
+    check_configs(todo, results)
     if args.resume:
         print(f"[bench] --resume: {len(jobs) - len(todo)} of {len(jobs)} runs already in {args.json}", flush=True)
 

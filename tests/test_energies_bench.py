@@ -40,7 +40,8 @@ def _fake_job(calls, fail_on=None):
             raise RuntimeError("killed")
         calls.append((energy, method, seed))
         return dict(energy=energy, method=method, seed=seed, steps=steps, log_z_error=0.1 * (seed + 1),
-                    log_z_iw_error=0.01, w2_sq=1.0, w2=1.0, eubo_error=0.2, ess_frac=0.5, wall_s=1.0, energy_evals=10)
+                    log_z_iw_error=0.01, w2_sq=1.0, w2=1.0, eubo_error=0.2, ess_frac=0.5, wall_s=1.0, energy_evals=10,
+                    config=bench.config_digest(energy, method, steps, device, extra))
     return job
 
 
@@ -77,3 +78,23 @@ def test_resume_refuses_a_file_made_with_other_settings(tmp_path, monkeypatch):
     assert out.read_text() == before                                # nothing already written is lost
     with pytest.raises(SystemExit):
         bench.main(["--resume"])                                    # --resume needs --json
+
+
+def test_config_digest_is_per_cell_and_follows_the_resolved_config():
+    a = bench.config_digest("gmm25", "tb", 100, "cpu", [])
+    assert a == bench.config_digest("gmm25", "tb", 100, "cpu", [])
+    assert a != bench.config_digest("gmm25", "tb_expl", 100, "cpu", [])
+    assert a != bench.config_digest("gmm25", "tb", 100, "cpu", ["posterior.lr=0.002"])   # as a changed default would
+
+
+def test_resume_refuses_to_add_seeds_to_a_cell_made_under_another_config(tmp_path, monkeypatch):
+    out = tmp_path / "t.json"
+    monkeypatch.setattr(bench, "_job", _fake_job([]))
+    args = ["--energies", "gmm25", "--methods", "tb", "--steps", "5", "--json", str(out)]
+    bench.main([*args, "--seeds", "1"])
+    before = out.read_text()
+    real = bench.config_digest
+    monkeypatch.setattr(bench, "config_digest", lambda *a: real(*a[:4], ["posterior.lr=0.002"]))   # a default moved
+    with pytest.raises(SystemExit, match="used another config"):
+        bench.main([*args, "--seeds", "2", "--resume"])
+    assert out.read_text() == before
