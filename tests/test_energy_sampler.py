@@ -156,10 +156,15 @@ def test_drift_bound_leaves_the_langevin_term_unbounded_and_small_outputs_unchan
     assert drift(x, t).abs().max() > 10                     # the clipped score passes unbounded
 
 
+def test_manywell_bounds_its_drift_network_by_default():
+    assert load_config(["domain=manywell"]).posterior.drift_max == 1.0
+    assert load_config(["domain=funnel"]).posterior.drift_max == 0.0      # its target needs large drifts
+
+
 def test_drift_bound_applies_to_a_checkpoint_trained_without_it(tmp_path):
     """The bound adds no parameters and renames none: an unbounded run's weights load into a bounded
     sampler (sampling an escaping checkpoint with the bound needs no retraining), outputs then bounded."""
-    free, _ = _build(tmp_path, "domain=manywell", "sampler.langevin=true")
+    free, _ = _build(tmp_path, "domain=manywell", "sampler.langevin=true", "posterior.drift_max=0")
     bounded, _ = _build(tmp_path, "domain=manywell", "sampler.langevin=true", "posterior.drift_max=2.0")
     assert free.state_dict().keys() == bounded.state_dict().keys()
     with torch.no_grad():
