@@ -91,16 +91,21 @@ def run_argv(energy, method, seed, steps, device, extra, run_dir):
             f"run_dir={run_dir}", *extra]
 
 
-def config_digest(energy, method, steps, device, extra):
-    """A short hash of a run's resolved config, seed and run_dir left out: equal for every seed of one
-    table cell, different once a default in conf/ (or a variant) changes."""
+def digest(cfg):
+    """A short hash of a resolved config, seed and run_dir left out: equal for every seed of one table
+    cell, different once a default in conf/ (or a variant) changes."""
     from omegaconf import OmegaConf
 
+    c = OmegaConf.to_container(cfg, resolve=True)
+    c.pop("seed"), c.pop("run_dir")
+    return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def config_digest(energy, method, steps, device, extra):
+    """digest() of the config a run of this cell would use."""
     from rtb_lightning.config import load_config
 
-    cfg = OmegaConf.to_container(load_config(run_argv(energy, method, 0, steps, device, extra, ".")), resolve=True)
-    cfg.pop("seed"), cfg.pop("run_dir")
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return digest(load_config(run_argv(energy, method, 0, steps, device, extra, ".")))
 
 
 def run_one(energy, method, seed, steps, device, extra, run_root):
@@ -146,7 +151,7 @@ def run_one(energy, method, seed, steps, device, extra, run_root):
                                  "log_z", "log_z_elbo", "log_z_iw", "skipped_steps")},
             **{k: m[k] for k in ("minor_well_frac", "minor_well_frac_true") if k in m},       # Manywell's mode coverage
             "wall_s": round(counter.train_s, 2), "total_s": round(total_s, 2), "energy_evals": counter.total,
-            "config": config_digest(energy, method, steps, device, extra)}
+            "config": digest(cfg)}
 
 
 def _job(energy, method, seed, steps, device, extra, threads, root):
@@ -212,9 +217,9 @@ def previous_runs(path, steps, device, extra):
 def check_configs(todo, done):
     """Refuse to add runs to a table cell whose earlier runs had another resolved config (a default
     changed between sittings); rows saved before digests were recorded are not checked."""
-    now = {}
+    recorded, now = {(r["energy"], r["method"]) for r in done if "config" in r}, {}
     for e, m, _seed, steps, device, extra, _threads in todo:
-        if (e, m) not in now:
+        if (e, m) in recorded and (e, m) not in now:        # only cells that already hold runs
             now[(e, m)] = config_digest(e, m, steps, device, extra)
     for r in done:
         key = (r["energy"], r["method"])
