@@ -20,7 +20,6 @@ import json
 import math
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -28,28 +27,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rtb_lightning.errors import UserError  # noqa: E402
 from rtb_lightning.metrics import importance_metrics, w2_sq  # noqa: E402
+from rtb_lightning.trained_module import load_trained_module  # noqa: E402
 
 
 def load_module(overrides, ckpt):
-    from rtb_lightning.builders import build_posterior_run
-    from rtb_lightning.config import load_config
-
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config([*overrides, f"run_dir={tmp}"])
-        _, module, domain = build_posterior_run(cfg, Path(tmp))
+    module, domain, cfg = load_trained_module(overrides, ckpt)
     if getattr(domain, "log_z", None) is None:
         raise UserError(f"domain {cfg.domain.name} has no exact log Z", "use an energy domain (gmm25, funnel, manywell)")
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
-    hint = "pass the run's own key=value overrides after the options"
-    try:
-        missing, unexpected = module.load_state_dict(state, strict=False)
-    except RuntimeError as e:                                          # same names, other shapes
-        raise UserError(f"checkpoint {ckpt} does not fit the config: {str(e).splitlines()[-1].strip()}", hint) from None
-    missing = [k for k in missing if not k.startswith("prior.")]       # checkpoints leave the frozen prior out
-    if missing or unexpected:
-        raise UserError(f"checkpoint {ckpt} does not fit the config (missing {missing[:3]}, unexpected {unexpected[:3]})",
-                        hint)
-    return module.eval(), domain
+    return module, domain
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ from .generator_builders import generator_domains, latent_parts
 from .local_search import LocalSearch
 from .log_z import ConditionalLogZ, LogZ
 from .module import RTBLightningModule
-from .networks import DenoisedGuidance, LangevinDrift, LearnedVariance, Residual, lora_posterior, StandardNormalEps, TimeMLP, TimeUNet, ZeroDrift, bound_output
+from .networks import DenoisedGuidance, EstimateGuidance, LangevinDrift, LearnedVariance, Residual, lora_posterior, StandardNormalEps, TimeMLP, TimeUNet, ZeroDrift, bound_output
 from .prior_cache import load_prior, prior_path, save_prior
 from .prior_module import DiffusionPriorModule
 from .processes import MaskedProcess, PinnedBrownianProcess, VPProcess
@@ -278,6 +278,10 @@ def build_posterior(cfg, prior, domain, process):
     if sc.langevin and sc.langevin_at == "denoised":
         guidance = DenoisedGuidance(base, domain.log_reward, process.alpha_bar, domain.event_shape, sc.langevin_init,
                                     sc.langevin_clip, cfg.posterior.network.time_dim, cfg.posterior.network.hidden)
+    elif sc.langevin and sc.langevin_at == "estimate":
+        guidance = EstimateGuidance(domain.log_reward, process.alpha_bar, process.unit_shift, domain.event_shape,
+                                    sc.langevin_init, sc.langevin_clip, cfg.posterior.network.time_dim,
+                                    cfg.posterior.network.hidden)
     elif sc.langevin:
         correction = LangevinDrift(correction, domain.log_reward, domain.event_shape, sc.langevin_clip,
                                    cfg.posterior.network.time_dim, cfg.posterior.network.hidden, sc.langevin_init,
@@ -363,8 +367,9 @@ def check_method(cfg):
         raise ConfigError("method=rl_kl fine-tunes against a prior; a density domain has none", "use method=tb or vargrad")
     if cfg.sampler.learned_variance and (cfg.process.kind != "brownian" or cfg.posterior.init != "residual"):
         raise ConfigError("sampler.learned_variance needs process.kind=brownian and posterior.init=residual")
-    if cfg.sampler.langevin and cfg.sampler.langevin_at == "denoised" and cfg.process.kind != "vp":
-        raise ConfigError("sampler.langevin_at=denoised takes the reward's gradient through a DDPM prior's denoised "
+    at = cfg.sampler.langevin_at
+    if cfg.sampler.langevin and at in ("denoised", "estimate") and cfg.process.kind != "vp":
+        raise ConfigError(f"sampler.langevin_at={at} takes the reward's gradient at a DDPM prior's denoised "
                           f"estimate and needs process.kind=vp (this run: {cfg.process.kind})",
                           "use sampler.langevin_at=noisy")
     if cfg.checkpoint.keep == 0 or cfg.checkpoint.keep < -1:
@@ -378,9 +383,9 @@ def check_method(cfg):
     if bound < 0 or (sc.langevin and sc.langevin_at == "noisy" and 0 < bound <= abs(sc.langevin_init)):
         raise ConfigError(f"sampler.langevin_max={bound} must be 0 (unbounded) or above |sampler.langevin_init| "
                           f"({abs(sc.langevin_init)})", "raise sampler.langevin_max or lower sampler.langevin_init")
-    if sc.langevin and sc.langevin_at == "denoised" and bound > 0:
+    if sc.langevin and sc.langevin_at != "noisy" and bound > 0:
         raise ConfigError("sampler.langevin_max bounds the noisy-state term only (sampler.langevin_at=noisy)",
-                          "set sampler.langevin_max=0 with sampler.langevin_at=denoised")
+                          f"set sampler.langevin_max=0 with sampler.langevin_at={sc.langevin_at}")
     if cfg.sampler.langevin and cfg.posterior.init != "residual":
         raise ConfigError("sampler.langevin (on by default for domain=digits) adds a term to the residual correction network",
                           "use posterior.init=residual, or set sampler.langevin=false")

@@ -37,7 +37,7 @@ class TrajectoryScorer:
 
     def _with_base(self, base, start, stop):
         b = base[:, start:stop].flatten(0, 1)
-        return lambda x, t, c: b + self.posterior.correction_term(x, t, c)
+        return lambda x, t, c: b + self.posterior.correction_term(x, t, c, b)
 
     @torch.no_grad()
     def sample_posterior(self, n, cond=None, extra_std=0.0):
@@ -47,7 +47,7 @@ class TrajectoryScorer:
             return states, lp.sum(1), None
         store = []
         base = self._recording(self.prior, store)
-        model = lambda x, t, c: (lambda b: b + self.posterior.correction_term(x, t, c))(base(x, t, c))
+        model = lambda x, t, c: (lambda b: b + self.posterior.correction_term(x, t, c, b))(base(x, t, c))
         states, lp = self.process.sample(model, n, cond, extra_std)
         return states, lp.sum(1), self._stack(store)
 

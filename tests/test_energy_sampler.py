@@ -99,9 +99,10 @@ def test_bad_langevin_bound_and_checkpoint_keep_are_config_errors(args, message)
         check_method(load_config(["domain=manywell", "sampler.langevin=true", *args]))
 
 
-def test_langevin_bound_with_the_denoised_term_is_a_config_error():
+@pytest.mark.parametrize("at", ["denoised", "estimate"])
+def test_langevin_bound_with_a_denoised_term_is_a_config_error(at):
     with pytest.raises(ConfigError, match="noisy-state term only"):
-        check_method(load_config(["domain=digits", "sampler.langevin_at=denoised", "sampler.langevin_max=1.0"]))
+        check_method(load_config(["domain=digits", f"sampler.langevin_at={at}", "sampler.langevin_max=1.0"]))
 
 
 def _outward(drift_net, gain):

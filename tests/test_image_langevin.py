@@ -7,7 +7,7 @@ import torch
 from rtb_lightning.builders import build_posterior, check_method
 from rtb_lightning.config import load_config
 from rtb_lightning.errors import ConfigError
-from rtb_lightning.networks import LangevinDrift, Residual, TimeUNet
+from rtb_lightning.networks import EstimateGuidance, LangevinDrift, Residual, TimeUNet
 from rtb_lightning.networks.classifier import ConvClassifier
 from rtb_lightning.processes import VPProcess
 from rtb_lightning.rewards import ClassifierReward
@@ -81,7 +81,32 @@ def test_denoised_guidance_at_a_constant_scale_is_dps(scale):
     assert post.guidance.scale[-1].bias.grad.abs().sum() > 0
 
 
-def test_denoised_guidance_needs_a_vp_process():
-    cfg = load_config(["domain=gmm25", "method=tb", "sampler.langevin=true", "sampler.langevin_at=denoised"])
+def test_estimate_term_is_the_scaled_reward_gradient_at_the_priors_denoised_estimate():
+    post, prior, process, clf = _posterior("sampler.langevin_at=estimate", "sampler.langevin_clip=0.004")
+    assert isinstance(post.guidance, EstimateGuidance) and not isinstance(post.correction, LangevinDrift)
+    x, t = torch.randn(6, 1, 8, 8), torch.rand(6)
+    with torch.no_grad():
+        assert torch.equal(post(x, t), prior(x, t))                  # s(t) starts at 0: the prior
+        post.guidance.scale[-1].bias.fill_(0.5)
+        eps = prior(x, t)
+    # independently: x0_hat from the prior's eps, then d/dx0 log softmax(clf(x0))[:, 3], clipped, in std units
+    abar = process.alpha_bar(t).view(-1, 1, 1, 1)
+    x0 = ((x - (1 - abar).sqrt() * eps) / abar.sqrt()).requires_grad_(True)
+    g, = torch.autograd.grad(torch.log_softmax(clf(x0), 1)[:, 3].sum(), x0)
+    assert g.abs().max() > 0.004                                     # the clip below is active
+    want = (post.correction(x, t) + 0.5 * g.clamp(-0.004, 0.004)) * process.unit_shift(t).view(-1, 1, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(post(x, t) - eps, want, rtol=1e-5, atol=1e-6)
+        # the scorer hands over the prior output it recorded: same term as recomputing it
+        torch.testing.assert_close(post.correction_term(x, t, None, eps), post.correction_term(x, t), rtol=0, atol=0)
+    # s(t) learns; the prior and the classifier get no gradient (no backpropagation through the prior)
+    post.correction_term(x, t).square().sum().backward()
+    assert post.guidance.scale[-1].bias.grad.abs().sum() > 0
+    assert not any(p.grad is not None for p in (*prior.parameters(), *clf.parameters()))
+
+
+@pytest.mark.parametrize("at", ["denoised", "estimate"])
+def test_denoised_guidance_needs_a_vp_process(at):
+    cfg = load_config(["domain=gmm25", "method=tb", "sampler.langevin=true", f"sampler.langevin_at={at}"])
     with pytest.raises(ConfigError, match="process.kind=vp"):
         check_method(cfg)

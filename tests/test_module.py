@@ -17,6 +17,9 @@ SMALL = ["posterior.batch_size=16", "process.num_steps=8", "process.num_train_st
 SETUPS = {
     "analytic-residual": ["prior.kind=analytic", "posterior.init=residual"],
     "trained-copy": ["prior.kind=trained", "posterior.init=copy"],
+    # the reward's gradient at the prior's denoised estimate, from the prior output the scorer records
+    "analytic-estimate": ["prior.kind=analytic", "posterior.init=residual", "sampler.langevin=true",
+                          "sampler.langevin_at=estimate"],
 }
 
 

@@ -33,5 +33,5 @@ class DenoisedGuidance(nn.Module):
         g = torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0).clamp(-self.clip, self.clip)
         return (1 - abar).sqrt() * g
 
-    def forward(self, x, t, cond=None):
+    def forward(self, x, t, cond=None, base_out=None):      # recomputes eps with a graph through the prior
         return -self.scale(t).view(x.shape[0], *x.shape[1:]) * self.gradient(x, t, cond)

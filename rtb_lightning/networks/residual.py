@@ -6,6 +6,7 @@ With `unit_shift` (a process's s(t)), the correction is measured in units of eac
 a unit output costs the same log-ratio at every step: late, low-noise steps no longer dominate
 the gradient's variance and the posterior/prior log-ratios.
 """
+import torch
 from torch import nn
 
 
@@ -20,11 +21,19 @@ class Residual(nn.Module):
     def base(self):
         return self._base[0]
 
-    def correction_term(self, x, t, cond=None):
+    def correction_term(self, x, t, cond=None, base_out=None):
+        """The correction in the base's units; `base_out` (the base's output at x, t) is passed to a
+        guidance term that needs it (EstimateGuidance), computed here when not given."""
         g = self.correction(x, t, cond)
         if self.unit_shift is not None:
             g = g * self.unit_shift(t).reshape(-1, *([1] * (g.dim() - 1)))
-        return g if self.guidance is None else g + self.guidance(x, t, cond)
+        if self.guidance is None:
+            return g
+        if base_out is None:
+            with torch.no_grad():
+                base_out = self.base(x, t, cond)
+        return g + self.guidance(x, t, cond, base_out)
 
     def forward(self, x, t, cond=None):
-        return self.base(x, t, cond) + self.correction_term(x, t, cond)
+        b = self.base(x, t, cond)
+        return b + self.correction_term(x, t, cond, b)
