@@ -278,11 +278,11 @@ def build_posterior(cfg, prior, domain, process):
     if sc.langevin and sc.langevin_at == "denoised":
         guidance = DenoisedGuidance(base, domain.log_reward, process.alpha_bar, domain.event_shape, sc.langevin_init,
                                     sc.langevin_clip, cfg.posterior.network.time_dim, cfg.posterior.network.hidden)
-    elif sc.langevin and sc.langevin_at == "estimate":
+    if sc.langevin and sc.langevin_at in ("estimate", "both"):
         guidance = EstimateGuidance(domain.log_reward, process.alpha_bar, process.unit_shift, domain.event_shape,
                                     sc.langevin_init, sc.langevin_clip, cfg.posterior.network.time_dim,
                                     cfg.posterior.network.hidden)
-    elif sc.langevin:
+    if sc.langevin and sc.langevin_at in ("noisy", "both"):
         correction = LangevinDrift(correction, domain.log_reward, domain.event_shape, sc.langevin_clip,
                                    cfg.posterior.network.time_dim, cfg.posterior.network.hidden, sc.langevin_init,
                                    sc.langevin_max)
@@ -368,7 +368,7 @@ def check_method(cfg):
     if cfg.sampler.learned_variance and (cfg.process.kind != "brownian" or cfg.posterior.init != "residual"):
         raise ConfigError("sampler.learned_variance needs process.kind=brownian and posterior.init=residual")
     at = cfg.sampler.langevin_at
-    if cfg.sampler.langevin and at in ("denoised", "estimate") and cfg.process.kind != "vp":
+    if cfg.sampler.langevin and at in ("denoised", "estimate", "both") and cfg.process.kind != "vp":
         raise ConfigError(f"sampler.langevin_at={at} takes the reward's gradient at a DDPM prior's denoised "
                           f"estimate and needs process.kind=vp (this run: {cfg.process.kind})",
                           "use sampler.langevin_at=noisy")
@@ -380,10 +380,10 @@ def check_method(cfg):
                           f"posterior.init=residual (this run: {cfg.posterior.init}) and must be >= 0",
                           "set posterior.drift_max=0 (unbounded), or a positive bound with posterior.init=residual")
     bound, sc = cfg.sampler.langevin_max, cfg.sampler
-    if bound < 0 or (sc.langevin and sc.langevin_at == "noisy" and 0 < bound <= abs(sc.langevin_init)):
+    if bound < 0 or (sc.langevin and sc.langevin_at in ("noisy", "both") and 0 < bound <= abs(sc.langevin_init)):
         raise ConfigError(f"sampler.langevin_max={bound} must be 0 (unbounded) or above |sampler.langevin_init| "
                           f"({abs(sc.langevin_init)})", "raise sampler.langevin_max or lower sampler.langevin_init")
-    if sc.langevin and sc.langevin_at != "noisy" and bound > 0:
+    if sc.langevin and sc.langevin_at in ("denoised", "estimate") and bound > 0:
         raise ConfigError("sampler.langevin_max bounds the noisy-state term only (sampler.langevin_at=noisy)",
                           f"set sampler.langevin_max=0 with sampler.langevin_at={sc.langevin_at}")
     if cfg.sampler.langevin and cfg.posterior.init != "residual":

@@ -38,7 +38,7 @@ CHOICES = {
     "buffer.prioritization": ("rank", "uniform"),
     "buffer.eviction": ("fifo", "lowest"),
     "reward.nonfinite": ("error", "drop"),
-    "sampler.langevin_at": ("noisy", "denoised", "estimate"),
+    "sampler.langevin_at": ("noisy", "denoised", "estimate", "both"),
 }
 
 

@@ -27,6 +27,7 @@ def _posterior(*extra):
 def test_digits_default_adds_the_scaled_classifier_gradient_in_std_units():
     post, prior, process, clf = _posterior("sampler.langevin_clip=0.004")
     assert isinstance(post, Residual) and isinstance(post.correction, LangevinDrift)
+    assert isinstance(post.guidance, EstimateGuidance)               # digits default: both terms (estimate's s = 0 here)
     x, t = torch.randn(6, 1, 8, 8), torch.rand(6)
     with torch.no_grad():
         assert torch.equal(post(x, t), prior(x, t))                  # zero-initialised: starts as the prior
@@ -105,7 +106,23 @@ def test_estimate_term_is_the_scaled_reward_gradient_at_the_priors_denoised_esti
     assert not any(p.grad is not None for p in (*prior.parameters(), *clf.parameters()))
 
 
-@pytest.mark.parametrize("at", ["denoised", "estimate"])
+def test_both_adds_the_noisy_state_term_and_the_estimate_term_each_with_its_own_scale():
+    post, prior, process, clf = _posterior("sampler.langevin_at=both")
+    assert isinstance(post.correction, LangevinDrift) and isinstance(post.guidance, EstimateGuidance)
+    x, t = torch.randn(6, 1, 8, 8), torch.rand(6)
+    with torch.no_grad():
+        assert torch.equal(post(x, t), prior(x, t))
+        post.correction.scale[-1].bias.fill_(0.5)
+        post.guidance.scale[-1].bias.fill_(-2.0)
+        eps = prior(x, t)
+        unit = process.unit_shift(t).view(-1, 1, 1, 1)
+        est = post.guidance
+        want = unit * (post.correction.net(x, t) + 0.5 * post.correction.score(x)
+                       - 2.0 * est.gradient(est.estimate(x, t, eps)))
+        torch.testing.assert_close(post(x, t) - eps, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("at", ["denoised", "estimate", "both"])
 def test_denoised_guidance_needs_a_vp_process(at):
     cfg = load_config(["domain=gmm25", "method=tb", "sampler.langevin=true", f"sampler.langevin_at={at}"])
     with pytest.raises(ConfigError, match="process.kind=vp"):
