@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rtb_lightning.errors import UserError  # noqa: E402
 from rtb_lightning.metrics import importance_metrics, w2_sq  # noqa: E402
-from rtb_lightning.trained_module import load_trained_module  # noqa: E402
+from rtb_lightning.trained_module import load_trained_module, split_checkpoint_args  # noqa: E402
 
 
 def load_module(overrides, ckpt):
@@ -95,6 +95,7 @@ def main(argv=None):
     ap.add_argument("--json", default=None)
     ap.add_argument("--w2", action="store_true", help="also W2² per set against exact samples, beside the exact-vs-exact floor")
     a, overrides = ap.parse_known_args(argv)
+    a.ckpt, overrides = split_checkpoint_args(a.ckpt, overrides)
     if a.repeats < 1 or a.num_samples < 2:
         raise SystemExit("--repeats must be >= 1 and --num-samples >= 2")
     for c in a.ckpt:

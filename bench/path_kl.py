@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rtb_lightning.errors import UserError  # noqa: E402
 from rtb_lightning.metrics import path_kl  # noqa: E402
-from rtb_lightning.trained_module import load_trained_module  # noqa: E402
+from rtb_lightning.trained_module import load_trained_module, split_checkpoint_args  # noqa: E402
 
 
 def main(argv=None):
@@ -31,6 +31,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     a, overrides = ap.parse_known_args(argv)
+    a.ckpt, overrides = split_checkpoint_args(a.ckpt, overrides)
     if a.num_samples < 2 or a.proposals < a.num_samples:
         raise SystemExit("--num-samples must be >= 2 and --proposals >= --num-samples")
     for c in a.ckpt:
@@ -44,6 +45,9 @@ def main(argv=None):
         module, domain, cfg = load_trained_module(overrides, c)
         if domain.conditional:
             raise UserError("path_kl scores one unconditional target", "run it on an unconditional posterior")
+        if module.scorer.reference != "prior":
+            raise UserError(f"domain {cfg.domain.name} is scored against a reference process, not a prior whose "
+                            "rollouts can be resampled into its target", "use bench/log_z_repeats.py for energies")
         torch.manual_seed(a.seed)
         r = path_kl(module, domain.log_reward, float(cfg.beta.end), float(cfg.reward.log_r_min), a.num_samples,
                     a.proposals, seed=a.seed)

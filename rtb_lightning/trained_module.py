@@ -1,5 +1,6 @@
 """Rebuild a trained posterior module from its checkpoint and the run's overrides, as train.py built it
 (for scripts that re-evaluate finished runs: bench/log_z_repeats.py, bench/path_kl.py)."""
+import re
 import tempfile
 from pathlib import Path
 
@@ -28,3 +29,11 @@ def load_trained_module(overrides, ckpt):
         raise UserError(f"checkpoint {ckpt} does not fit the config (missing {missing[:3]}, unexpected {unexpected[:3]})",
                         hint)
     return module.eval(), domain, cfg
+
+
+def split_checkpoint_args(ckpts, overrides):
+    """(checkpoints, overrides): `--ckpt a b key=value` lets argparse's nargs="+" swallow the overrides that
+    follow; words shaped key=value (a dotted key) that are not existing files go back to the overrides
+    (Lightning's `epoch=0-step=300.ckpt` inside a folder keeps its '/' before the '=')."""
+    is_override = lambda w: re.match(r"^[A-Za-z_][\w.]*=", w) is not None and not Path(w).exists()
+    return [c for c in ckpts if not is_override(c)], [*(c for c in ckpts if is_override(c)), *overrides]

@@ -71,3 +71,23 @@ def test_bench_script_prints_and_writes_both_tables(tmp_path, capsys):
     assert saved["forward_kl"] == pytest.approx(rows[str(ckpt)]["forward_kl"]) and math.isfinite(saved["forward_kl"])
     with pytest.raises(SystemExit, match="not found"):
         bench_path_kl.main(["--ckpt", str(tmp_path / "missing.ckpt"), *TOY])
+
+
+def test_bench_script_refuses_an_energy_sampler(tmp_path):
+    small = ["domain=gmm25", "method=tb", "process.num_steps=5", "posterior.network.hidden=16", "posterior.network.layers=2"]
+    cfg = load_config([*small, f"run_dir={tmp_path / 'run'}"])
+    _, module, _ = build_posterior_run(cfg, tmp_path / "run")
+    ckpt = tmp_path / "e.ckpt"
+    torch.save({"state_dict": module.state_dict()}, ckpt)
+    with pytest.raises(bench_path_kl.UserError, match="log_z_repeats"):
+        bench_path_kl.main(["--ckpt", str(ckpt), *small])
+
+
+def test_overrides_after_the_checkpoints_are_not_taken_for_checkpoints(tmp_path):
+    from rtb_lightning.trained_module import split_checkpoint_args
+
+    lightning_name = "runs/a/checkpoints/epoch=0-step=300.ckpt"
+    ckpts, overrides = split_checkpoint_args([lightning_name, "b.ckpt", "domain=digits", "sampler.langevin_at=noisy"],
+                                             ["seed=1"])
+    assert ckpts == [lightning_name, "b.ckpt"]
+    assert overrides == ["domain=digits", "sampler.langevin_at=noisy", "seed=1"]
