@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from rtb_lightning.checkpoint_io import atomic_write_text  # noqa: E402
 from rtb_lightning.errors import UserError  # noqa: E402
 from rtb_lightning.metrics import importance_metrics, w2_sq  # noqa: E402
 from rtb_lightning.trained_module import load_trained_module, split_checkpoint_args  # noqa: E402
@@ -123,9 +124,8 @@ def main(argv=None):
               + (f"; W2² per set {_ms([statistics.mean(r['w2_sq']) for r in rows.values()])}, W2 per set "
                  f"{_ms([statistics.mean(r['w2']) for r in rows.values()])}" if a.w2 else ""))
     if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps({"overrides": overrides, "repeats": a.repeats, "num_samples": a.num_samples,
-                                            "seed": a.seed, "w2": a.w2, "rows": rows}, indent=2))
+        atomic_write_text(json.dumps({"overrides": overrides, "repeats": a.repeats, "num_samples": a.num_samples,
+                                       "seed": a.seed, "w2": a.w2, "rows": rows}, indent=2), a.json)
     return rows
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from rtb_lightning.checkpoint_io import atomic_write_text  # noqa: E402
 from rtb_lightning.errors import UserError  # noqa: E402
 from rtb_lightning.metrics import path_kl  # noqa: E402
 from rtb_lightning.trained_module import load_trained_module, split_checkpoint_args  # noqa: E402
@@ -63,9 +64,8 @@ def main(argv=None):
         print(f"| {t} | " + " | ".join(f"{rows[n]['per_step_post'][t]:.3f} / {rows[n]['per_step_target'][t]:.3f}"
                                       for n in names) + " |")
     if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps({"overrides": overrides, "num_samples": a.num_samples,
-                                            "proposals": a.proposals, "seed": a.seed, "rows": rows}, indent=2))
+        atomic_write_text(json.dumps({"overrides": overrides, "num_samples": a.num_samples,
+                                       "proposals": a.proposals, "seed": a.seed, "rows": rows}, indent=2), a.json)
     return rows
 
 

@@ -71,13 +71,18 @@ class TrajectoryScorer:
         return torch.cat(lps, 1).sum(1), torch.cat(outs, 1)
 
     @torch.no_grad()
-    def log_ref(self, states, cond=None, base=None):
+    def log_ref_steps(self, states, cond=None, base=None):
+        """(B, T) reference log-probs per step (prior outputs `base` reused when given)."""
         if self.reference == "backward":
-            return self.process.log_prob_backward(states).sum(1)
+            return self.process.log_prob_backward(states)
         if base is not None:
             return torch.cat([self.process.log_prob(lambda x, t, c: base[:, a:b].flatten(0, 1), states, cond, a, b)
-                              for a, b in self._chunks()], 1).sum(1)
-        return self.process.log_prob_chunks(self.prior, states, cond, self.chunk_size).sum(1)
+                              for a, b in self._chunks()], 1)
+        return self.process.log_prob_chunks(self.prior, states, cond, self.chunk_size)
+
+    @torch.no_grad()
+    def log_ref(self, states, cond=None, base=None):
+        return self.log_ref_steps(states, cond, base).sum(1)
 
     def log_post_chunk(self, states, cond, base, start, stop):
         """(B, stop-start) posterior log-probs; differentiable (used by the gradient pass)."""
@@ -85,5 +90,10 @@ class TrajectoryScorer:
         return self.process.log_prob(model, states, cond, start, stop)
 
     @torch.no_grad()
+    def log_post_steps(self, states, cond=None, base=None):
+        """(B, T) posterior log-probs per step, no grad."""
+        return torch.cat([self.log_post_chunk(states, cond, base, a, b) for a, b in self._chunks()], 1)
+
+    @torch.no_grad()
     def log_post(self, states, cond=None, base=None):
-        return torch.cat([self.log_post_chunk(states, cond, base, a, b) for a, b in self._chunks()], 1).sum(1)
+        return self.log_post_steps(states, cond, base).sum(1)

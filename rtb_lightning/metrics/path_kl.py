@@ -15,15 +15,9 @@ import torch
 from ..target_resampling import importance_resample
 
 
-@torch.no_grad()
 def log_ratio_steps(scorer, states, base=None):
     """(B, T) per-step log p_post − log p_prior of trajectories `states` (prior outputs `base` reused)."""
-    proc, out = scorer.process, []
-    for a, b in scorer._chunks():
-        post = scorer.log_post_chunk(states, None, base, a, b)
-        prior = scorer.prior if base is None else (lambda x, t, c, a=a, b=b: base[:, a:b].flatten(0, 1))
-        out.append(post - proc.log_prob(prior, states, None, a, b))
-    return torch.cat(out, 1)
+    return scorer.log_post_steps(states, None, base) - scorer.log_ref_steps(states, None, base)
 
 
 @torch.no_grad()

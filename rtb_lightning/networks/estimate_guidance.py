@@ -13,10 +13,9 @@ exact Gaussian in x_t: the term is a deterministic function of x_t.
 """
 import math
 
-import torch
 from torch import nn
 
-from .langevin import time_scale
+from .langevin import clipped_reward_gradient, time_scale
 
 
 class EstimateGuidance(nn.Module):
@@ -32,10 +31,7 @@ class EstimateGuidance(nn.Module):
         return (x - (1 - abar).sqrt() * eps) / abar.sqrt()
 
     def gradient(self, x0, cond=None):
-        with torch.enable_grad():
-            xg = x0.detach().requires_grad_(True)
-            g, = torch.autograd.grad(self._log_reward[0](xg, cond).sum(), xg)
-        return torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0).clamp(-self.clip, self.clip)
+        return clipped_reward_gradient(self._log_reward[0], x0, cond, self.clip)
 
     def forward(self, x, t, cond=None, base_out=None):
         if base_out is None:

@@ -28,6 +28,14 @@ def time_scale(dim: int, init: float = 0.0, time_dim: int = 64, hidden: int = 64
     return nn.Sequential(*layers, *([SoftBound(bound)] if bound > 0 else []))
 
 
+def clipped_reward_gradient(log_reward, x, cond, clip):
+    """grad_x log_reward(x) on a detached x (no second-order terms), non-finite entries 0, clipped elementwise."""
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        g, = torch.autograd.grad(log_reward(xg, cond).sum(), xg)
+    return torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0).clamp(-clip, clip)
+
+
 class LangevinDrift(nn.Module):
     def __init__(self, net: nn.Module, log_reward, event_shape, clip: float = 100.0, time_dim: int = 64,
                  hidden: int = 64, init: float = 0.0, bound: float = 0.0):
@@ -37,10 +45,7 @@ class LangevinDrift(nn.Module):
         self.scale = time_scale(math.prod(event_shape), init, time_dim, hidden, bound)
 
     def score(self, x, cond=None):
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            g, = torch.autograd.grad(self._log_reward[0](xg, cond).sum(), xg)
-        return torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0).clamp(-self.clip, self.clip)
+        return clipped_reward_gradient(self._log_reward[0], x, cond, self.clip)
 
     def forward(self, x, t, cond=None):
         s = self.scale(t).view(x.shape[0], *x.shape[1:])
