@@ -3,6 +3,7 @@ import copy
 import datetime
 import os
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -325,14 +326,15 @@ def build_module(cfg, domain, process, prior, posterior, failure_dir=None):
         fractions=(s.on_policy, s.buffer, s.prior),
         exploration=Schedule(e.std, e.end_std, e.hold_steps, e.decay_steps),
         beta=Schedule(b.start, b.end, 0, b.anneal_steps),
-        loss_clip=m.loss_clip, kl_weight=m.kl_weight, chunk_size=pc.chunk_size,
+        loss_clip=m.loss_clip, huber=m.get("huber", 0.0), kl_weight=m.kl_weight, chunk_size=pc.chunk_size,
         buffer=ReplayBuffer(cfg.buffer.capacity, cfg.buffer.prioritization, cfg.buffer.rank_k, cfg.buffer.eviction),
         log_r_min=cfg.reward.log_r_min, nonfinite=cfg.reward.nonfinite, grad_clip=pc.grad_clip,
         log_z_init_samples=pc.log_z_init_samples, seed=cfg.seed, reward_name=f"{cfg.domain.name}.log_reward",
         lr_decay=None if pc.lr_schedule == "constant" else Schedule(1.0, pc.lr_final_factor, 0, cfg.trainer.max_steps, "cosine"),
         max_consecutive_nonfinite=cfg.faults.max_consecutive_nonfinite, reward_retries=cfg.reward.retries,
         failure_dir=failure_dir, share_buffer=cfg.buffer.share_across_ranks,
-        log_z=build_log_z(cfg, domain), buffer_seed_prior=cfg.buffer.seed_prior)
+        log_z=build_log_z(cfg, domain), buffer_seed_prior=cfg.buffer.seed_prior,
+        scale_lr=None if cfg.sampler.langevin_lr is None else float(cfg.sampler.langevin_lr))
 
 
 def build_log_z(cfg, domain):
@@ -386,6 +388,11 @@ def check_method(cfg):
     if sc.langevin and sc.langevin_at in ("denoised", "estimate") and bound > 0:
         raise ConfigError("sampler.langevin_max bounds the noisy-state term only (sampler.langevin_at=noisy)",
                           f"set sampler.langevin_max=0 with sampler.langevin_at={sc.langevin_at}")
+    lr = sc.langevin_lr
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 or not sc.langevin):
+        raise ConfigError(f"sampler.langevin_lr={lr!r} must be a positive number (the Langevin scales' lr) with "
+                          f"sampler.langevin=true (this run: {sc.langevin})",
+                          "e.g. sampler.langevin_lr=0.05, or null for posterior.lr")
     if cfg.sampler.langevin and cfg.posterior.init != "residual":
         raise ConfigError("sampler.langevin (on by default for domain=digits) adds a term to the residual correction network",
                           "use posterior.init=residual, or set sampler.langevin=false")
@@ -416,6 +423,10 @@ def build_posterior_run(cfg, run_dir, start_time=None):
     posterior = build_posterior(cfg, prior, domain, process)
     module = build_module(cfg, domain, process, prior, posterior, failure_dir=str(run_dir))
     make_eval = getattr(domain, "evaluation_callback", None)
+    # Lightning >= 2.6 warns (with a long example) that manual-optimisation checkpoints hold the state after
+    # the step: that is what resume needs here (global_step counts the steps already applied).
+    warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")   # the frozen prior, by design
     callbacks = [
         (make_eval or (lambda *a: EvaluationCallback(domain, *a)))(run_dir, cfg.eval.every_n_steps, cfg.eval.num_samples,
                                                                     start_time),

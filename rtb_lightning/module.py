@@ -17,6 +17,7 @@ from .distributed import gather_objects
 from .gradient import all_reduce_gradients, chunked_backward
 from .log_z import LogZ
 from .nonfinite_steps import NonFiniteSteps
+from .networks.langevin import langevin_scale_parameters
 from .objectives import LEARNS_LOG_Z, OBJECTIVES, vargrad_log_z
 from .replay_buffer import ReplayBuffer
 from .reward_guard import call_reward, guard_log_r
@@ -36,11 +37,11 @@ def _clip_and_norm(params, clip):
 class RTBLightningModule(L.LightningModule):
     def __init__(self, process, prior, posterior, reward, *, method="rtb", reference="prior",
                  batch_size=500, lr=1e-3, log_z_lr=0.1, fractions=(1.0, 0.0, 0.0),
-                 exploration=Schedule(0.0, 0.0), beta=Schedule(1.0, 1.0), loss_clip=0.0, kl_weight=1.0,
+                 exploration=Schedule(0.0, 0.0), beta=Schedule(1.0, 1.0), loss_clip=0.0, huber=0.0, kl_weight=1.0,
                  chunk_size=0, buffer: ReplayBuffer = None, log_r_min=-1e4, nonfinite="error",
                  grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward", lr_decay=None,
                  max_consecutive_nonfinite=20, reward_retries=0, failure_dir=None, share_buffer=False,
-                 log_z=None, local_search=None, buffer_seed_prior=0):
+                 log_z=None, local_search=None, buffer_seed_prior=0, scale_lr=None):
         super().__init__()
         self.automatic_optimization = False
         self.process, self.prior, self.posterior = process, prior, posterior
@@ -53,10 +54,12 @@ class RTBLightningModule(L.LightningModule):
         self.fractions = [f / total for f in fractions]          # on-policy, buffer, prior
         self.exploration, self.beta = exploration, beta
         self.loss_clip, self.kl_weight, self.chunk_size, self.grad_clip = loss_clip, kl_weight, chunk_size, grad_clip
+        self.huber = huber
         self.buffer = buffer if buffer is not None else ReplayBuffer(10_000)
         self.log_r_min, self.nonfinite_policy, self.reward_name = log_r_min, nonfinite, reward_name
         self.log_z_init_samples, self.seed = log_z_init_samples, seed
         self.lr_decay = lr_decay                  # callable step -> lr factor, or None (constant)
+        self.scale_lr = scale_lr                  # lr of the Langevin scales s(t) (None: the posterior's lr)
         self.local_search = local_search          # local_search.LocalSearch or None: refines buffer samples
         self.buffer_seed_prior = buffer_seed_prior  # prior samples resampled by r^beta into the buffer at start
         self.register_buffer("log_z_ready", torch.tensor(False))
@@ -138,13 +141,17 @@ class RTBLightningModule(L.LightningModule):
 
     # ---- Lightning hooks ----
     def configure_optimizers(self):
-        opt = torch.optim.Adam([
-            {"params": [p for p in self.posterior.parameters() if p.requires_grad], "lr": self.lr},
-            {"params": self.log_z.parameters(), "lr": self.log_z_lr},
-        ])
+        trainable = [p for p in self.posterior.parameters() if p.requires_grad]
+        groups = [{"params": trainable, "lr": self.lr}, {"params": self.log_z.parameters(), "lr": self.log_z_lr}]
+        if self.scale_lr is not None:        # a third group only when asked: older checkpoints keep their two
+            scales = {id(p) for p in langevin_scale_parameters(self.posterior)}
+            groups[0]["params"] = [p for p in trainable if id(p) not in scales]
+            groups.append({"params": [p for p in trainable if id(p) in scales], "lr": self.scale_lr})
+        opt = torch.optim.Adam(groups)
         if self.lr_decay is None:
             return opt
-        return [opt], [torch.optim.lr_scheduler.LambdaLR(opt, [self.lr_decay, lambda step: 1.0])]
+        decays = [self.lr_decay, lambda step: 1.0, self.lr_decay][:len(groups)]
+        return [opt], [torch.optim.lr_scheduler.LambdaLR(opt, decays)]
 
     def on_fit_start(self):
         # Distinct samples per rank; parameters were already made identical by DDP's broadcast.
@@ -236,7 +243,7 @@ class RTBLightningModule(L.LightningModule):
         out = self.draw(cond, self.batch_size, eps, step)
         states, cond, base = out["states"], out["cond"], out["base"]
         log_z = self.log_z(cond, len(states))
-        kw = dict(beta=beta, clip=self.loss_clip, kl_weight=self.kl_weight)
+        kw = dict(beta=beta, clip=self.loss_clip, huber=self.huber, kl_weight=self.kl_weight)
         if self.method == "vargrad" and cond is not None:
             # VarGrad per condition: log Z is estimated within each group of identical conditions.
             kw["groups"] = torch.unique(cond.reshape(len(cond), -1), dim=0, return_inverse=True)[1]

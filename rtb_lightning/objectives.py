@@ -13,19 +13,28 @@ def rtb_delta(log_pf, log_ref, log_r, log_z, beta=1.0):
     return log_z + log_pf - log_ref - beta * log_r
 
 
-def _squared(delta, clip):
-    sq = delta.pow(2)
+def _squared(delta, clip, huber=0.0):
+    """delta^2, or with huber > 0 the Huber loss (delta^2 inside |delta| <= huber, linear outside, scaled
+    to match delta^2 there): each trajectory's gradient is bounded by 2 huber. Why: off-policy trajectories
+    whose residual no posterior in reach can cancel (a prior rollout ending where log r sits at its floor:
+    beta * 10 = 200 nats at beta 20) otherwise outweigh the on-policy ones and drag log Z. Zero residuals
+    stay the only minimum, so the exact posterior is still the optimum."""
+    if huber > 0:
+        a = delta.abs()
+        sq = torch.where(a <= huber, delta.pow(2), 2 * huber * a - huber ** 2)
+    else:
+        sq = delta.pow(2)
     return torch.relu(sq - clip) if clip > 0 else sq
 
 
-def rtb(log_pf, log_ref, log_r, log_z, beta=1.0, clip=0.0, **_):
+def rtb(log_pf, log_ref, log_r, log_z, beta=1.0, clip=0.0, huber=0.0, **_):
     """Relative trajectory balance with a learned log Z; `clip` > 0 trains on relu(delta^2 - clip)."""
-    return _squared(rtb_delta(log_pf, log_ref, log_r, log_z, beta), clip).mean()
+    return _squared(rtb_delta(log_pf, log_ref, log_r, log_z, beta), clip, huber).mean()
 
 
-def tb(log_pf, log_ref, log_r, log_z, beta=1.0, clip=0.0, **_):
+def tb(log_pf, log_ref, log_r, log_z, beta=1.0, clip=0.0, huber=0.0, **_):
     """Trajectory balance against a fixed reference's backward kernel: the same algebra as RTB."""
-    return rtb(log_pf, log_ref, log_r, log_z, beta, clip)
+    return rtb(log_pf, log_ref, log_r, log_z, beta, clip, huber)
 
 
 def vargrad_log_z(log_pf, log_ref, log_r, beta=1.0, groups=None):
@@ -38,10 +47,10 @@ def vargrad_log_z(log_pf, log_ref, log_r, beta=1.0, groups=None):
     return (sums / counts)[inv]
 
 
-def vargrad(log_pf, log_ref, log_r, log_z=None, beta=1.0, clip=0.0, groups=None, **_):
+def vargrad(log_pf, log_ref, log_r, log_z=None, beta=1.0, clip=0.0, groups=None, huber=0.0, **_):
     """RTB with log Z replaced by its batch estimate (needs >= 2 trajectories per condition)."""
     lz = vargrad_log_z(log_pf, log_ref, log_r, beta, groups)
-    return _squared(rtb_delta(log_pf, log_ref, log_r, lz, beta), clip).mean()
+    return _squared(rtb_delta(log_pf, log_ref, log_r, lz, beta), clip, huber).mean()
 
 
 def rl_kl(log_pf, log_ref, log_r, log_z=None, beta=1.0, kl_weight=1.0, **_):

@@ -127,3 +127,41 @@ def test_denoised_guidance_needs_a_vp_process(at):
     cfg = load_config(["domain=gmm25", "method=tb", "sampler.langevin=true", f"sampler.langevin_at={at}"])
     with pytest.raises(ConfigError, match="process.kind=vp"):
         check_method(cfg)
+
+
+def _optimizer(post, prior, process, **kw):
+    from rtb_lightning.module import RTBLightningModule
+    from rtb_lightning.annealing import Schedule
+
+    m = RTBLightningModule(process, prior, post, lambda x, c=None: torch.zeros(len(x)), lr=0.005, log_z_lr=0.1,
+                           lr_decay=Schedule(1.0, 0.1, 0, 10, "cosine"), **kw)
+    [opt], [sched] = m.configure_optimizers()
+    return opt, sched
+
+
+def test_langevin_lr_gives_both_scales_their_own_decayed_learning_rate():
+    from rtb_lightning.networks.langevin import langevin_scale_parameters
+
+    post, prior, process, _ = _posterior("sampler.langevin_at=both")
+    scales = langevin_scale_parameters(post)
+    want = {id(p) for p in (*post.correction.scale.parameters(), *post.guidance.scale.parameters())}
+    assert {id(p) for p in scales} == want and len(scales) == len(want)
+    opt, sched = _optimizer(post, prior, process, scale_lr=0.05)
+    assert [g["lr"] for g in opt.param_groups] == [0.005, 0.1, 0.05]
+    rest, _, sc = ({id(p) for p in g["params"]} for g in opt.param_groups)
+    assert sc == want and not rest & sc
+    assert rest | sc == {id(p) for p in post.parameters() if p.requires_grad}
+    for _ in range(10):
+        opt.step(), sched.step()
+    torch.testing.assert_close([g["lr"] for g in opt.param_groups], [0.0005, 0.1, 0.005])   # decays with the posterior
+    opt, _ = _optimizer(post, prior, process)                       # unset: the two groups checkpoints always had
+    assert len(opt.param_groups) == 2
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["sampler.langevin_lr=fast"], "positive number"), (["sampler.langevin_lr=-0.01"], "positive number"),
+    (["sampler.langevin=false", "sampler.langevin_lr=0.05"], "sampler.langevin=true")])
+def test_langevin_lr_errors_name_the_key(extra, match):
+    with pytest.raises(ConfigError, match=match):
+        check_method(load_config(["domain=digits", *extra]))
+

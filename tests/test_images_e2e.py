@@ -70,3 +70,32 @@ def test_digits_target_by_importance_resampling(tmp_path, cache):
     assert m["log_z"] <= 0                       # log mean r^beta with r <= 1
     assert m["mean_log_r"] > m["prior_mean_log_r"]
     assert (run / "samples.png").stat().st_size > 0
+
+
+def test_image_repeats_bench_evaluates_a_checkpoint_and_a_baseline_on_repeated_sets(tmp_path, cache, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import image_repeats
+
+    run = tmp_path / "rtb"
+    check_ok(run_train([*TINY, "trainer.max_steps=3", f"run_dir={run}", f"cache_dir={cache}"]))
+    ckpt = str(run / "checkpoints" / "last.ckpt")
+    out = tmp_path / "rep.json"
+    rows = image_repeats.main(["--ckpt", ckpt, "--guidance", "dps:2", "--repeats", "3", "--num-samples", "40",
+                               "--json", str(out), *TINY, f"cache_dir={cache}"])
+    assert list(rows) == [ckpt, "dps (scale 2)"]
+    for r in rows.values():
+        assert len(r["sets"]) == 3
+        acc = [s["eval_accuracy"] for s in r["sets"]]
+        # equal-sized sets: the pooled accuracy is the mean of the sets'
+        assert abs(r["pooled"]["eval_accuracy"] - sum(acc) / 3) < 1e-6
+        assert abs(r["summary"]["fid"]["mean"] - sum(s["fid"] for s in r["sets"]) / 3) < 1e-6
+    saved = json.loads(out.read_text())
+    assert saved["repeats"] == 3 and saved["num_samples"] == 40 and ckpt in saved["verdicts"]
+    assert "dps (scale 2)" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="method:scale"):
+        image_repeats.main(["--guidance", "dps", *TINY])
+    with pytest.raises(SystemExit, match="not found"):
+        image_repeats.main(["--ckpt", str(tmp_path / "nope.ckpt"), *TINY])

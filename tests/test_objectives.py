@@ -209,3 +209,27 @@ def test_ddpo_is_reinforce_with_the_standardised_reward_and_no_kl(beta):
     OBJECTIVES["ddpo"](lp, log_ref * 100, log_r, beta=beta).backward()     # the prior plays no part
     want = -((log_r - log_r.mean()) / log_r.std()) / len(log_r)              # the same for every beta
     assert torch.allclose(lp.grad, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("objective", [rtb, tb, vargrad])
+def test_huber_is_squared_inside_linear_outside_with_the_gradient_bounded(objective):
+    log_ref, log_r, log_z = torch.zeros(4), torch.tensor([0.0, 0.0, -10.0, -10.0]), torch.tensor(0.0)
+    log_pf = torch.tensor([0.5, -1.0, 0.0, 3.0], requires_grad=True)
+    delta = rtb_delta(log_pf, log_ref, log_r, log_z, 20.0).detach()      # 0.5, -1, 200, 203 (vargrad: centred)
+    if objective is vargrad:
+        delta = delta - delta.mean()
+    h = 5.0
+    want = torch.where(delta.abs() <= h, delta ** 2, 2 * h * delta.abs() - h ** 2).mean()
+    loss = objective(log_pf, log_ref, log_r, log_z, beta=20.0, huber=h)
+    torch.testing.assert_close(loss, want)
+    g, = torch.autograd.grad(loss, log_pf)
+    assert g.abs().max() <= 2 * h / 4 + 1e-6                             # bounded per trajectory (mean over 4)
+    inside = delta.abs() <= h
+    torch.testing.assert_close(g[inside], 2 * delta[inside] / 4 if objective is not vargrad else g[inside])
+    # the exact posterior (zero residuals) is still a zero-loss, zero-gradient point
+    lp = (log_ref + 20.0 * log_r - log_z).clone().requires_grad_(True)
+    loss0 = objective(lp, log_ref, log_r, log_z, beta=20.0, huber=h)
+    assert loss0.item() == 0 and torch.autograd.grad(loss0, lp)[0].abs().max() == 0
+    # huber=0: the plain squared residual
+    torch.testing.assert_close(objective(log_pf, log_ref, log_r, log_z, beta=20.0, huber=0.0),
+                               objective(log_pf, log_ref, log_r, log_z, beta=20.0))

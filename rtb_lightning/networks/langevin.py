@@ -25,7 +25,14 @@ def time_scale(dim: int, init: float = 0.0, time_dim: int = 64, hidden: int = 64
     layers = [SinusoidalEmbedding(time_dim), nn.Linear(time_dim, hidden), nn.SiLU(), nn.Linear(hidden, dim)]
     nn.init.zeros_(layers[-1].weight)
     nn.init.constant_(layers[-1].bias, float(bound * math.atanh(init / bound) if bound > 0 else init))
-    return nn.Sequential(*layers, *([SoftBound(bound)] if bound > 0 else []))
+    scale = nn.Sequential(*layers, *([SoftBound(bound)] if bound > 0 else []))
+    scale.is_langevin_scale = True           # found by langevin_scale_parameters (its own lr: sampler.langevin_lr)
+    return scale
+
+
+def langevin_scale_parameters(model: nn.Module):
+    """The parameters of every s(t) network inside model (noisy-state, estimate and denoised terms)."""
+    return [p for m in model.modules() if getattr(m, "is_langevin_scale", False) for p in m.parameters()]
 
 
 def clipped_reward_gradient(log_reward, x, cond, clip):
