@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rtb_lightning.checkpoint_io import atomic_write_text  # noqa: E402
-from rtb_lightning.errors import UserError  # noqa: E402
+from rtb_lightning.errors import run_script  # noqa: E402
 from rtb_lightning.trained_module import load_trained_module, split_checkpoint_args  # noqa: E402
 
 METRICS = ("eval_accuracy", "fid", "fid_in_class", "diversity", "diversity_in_class", "mean_log_r", "class_tv")
@@ -132,7 +132,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as e:
-        raise SystemExit(f"error: {e}")
+    run_script(main)

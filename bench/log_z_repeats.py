@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rtb_lightning.checkpoint_io import atomic_write_text  # noqa: E402
-from rtb_lightning.errors import UserError  # noqa: E402
+from rtb_lightning.errors import UserError, run_script  # noqa: E402
 from rtb_lightning.metrics import importance_metrics, w2_sq  # noqa: E402
 from rtb_lightning.trained_module import load_trained_module, split_checkpoint_args  # noqa: E402
 
@@ -130,7 +130,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as e:
-        raise SystemExit(f"error: {e}")
+    run_script(main)

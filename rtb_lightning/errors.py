@@ -15,3 +15,11 @@ class ConfigError(UserError):
 
 class RewardError(UserError):
     pass
+
+
+def run_script(main):
+    """Run a bench script's main(): a UserError ends it with its message and hint, without a traceback."""
+    try:
+        main()
+    except UserError as e:
+        raise SystemExit(f"error: {e}")
