@@ -23,24 +23,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from rtb_lightning.baselines import draw_terminals  # noqa: E402
 from rtb_lightning.checkpoint_io import atomic_write_text  # noqa: E402
 from rtb_lightning.errors import run_script  # noqa: E402
+from rtb_lightning.guidance import METHODS, GuidedPrior  # noqa: E402
 from rtb_lightning.trained_module import load_trained_module, split_checkpoint_args  # noqa: E402
 
 METRICS = ("eval_accuracy", "fid", "fid_in_class", "diversity", "diversity_in_class", "mean_log_r", "class_tv")
-
-
-@torch.no_grad()
-def draw(sample, domain, n, batch):
-    """n terminal samples (and their conditions, or None) from sample(m, cond) in batches."""
-    xs, cs = [], []
-    while n > 0:
-        m = min(n, batch)
-        c = domain.sample_conditions(m)
-        xs.append(sample(m, c).cpu())
-        cs.append(c)
-        n -= m
-    return torch.cat(xs), None if cs[0] is None else torch.cat(cs)
 
 
 def evaluate_sets(domain, x, cond, repeats):
@@ -64,8 +53,8 @@ def summary(row):
 
 def guidance_spec(text):
     method, _, scale = text.partition(":")
-    if method not in ("cg", "dps") or not scale:
-        raise SystemExit(f"--guidance {text!r}: expected method:scale with method cg or dps, e.g. dps:3")
+    if method not in METHODS or not scale:
+        raise SystemExit(f"--guidance {text!r}: expected method:scale with method one of {', '.join(METHODS)}, e.g. dps:3")
     try:
         return method, float(scale)
     except ValueError:
@@ -92,27 +81,27 @@ def main(argv=None):
             raise SystemExit(f"checkpoint {c} not found (give the .ckpt file of a finished run)")
     from rtb_lightning.baselines import build_training_free
     from rtb_lightning.config import load_config
-    from rtb_lightning.guidance import GuidedPrior
 
-    samplers, domain = {}, None                       # name -> (sample(m, cond), batch)
+    samplers, domain = {}, None                       # name -> (sample(m, cond), batch, device)
     for c in a.ckpt:
         module, domain, cfg = load_trained_module(overrides, c)
-        samplers[c] = (lambda m, cond, module=module: module.sample(m, cond)[0][:, -1], cfg.posterior.batch_size)
+        samplers[c] = (lambda m, cond, module=module: module.sample(m, cond)[0][:, -1], cfg.posterior.batch_size,
+                       "cpu")                         # load_trained_module keeps the module on the CPU
     if baselines:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = load_config([*overrides, f"run_dir={tmp}"])
-            domain, process, prior, _ = build_training_free(cfg, Path(tmp), domain)
+            domain, process, prior, device = build_training_free(cfg, Path(tmp), domain)
         for method, scale in baselines:
             model = GuidedPrior(prior, domain.log_reward, process.alpha_bar, scale, method)
             samplers[f"{method} (scale {scale:g})"] = (lambda m, cond, model=model: process.sample(model, m, cond)[0][:, -1],
-                                                       cfg.posterior.batch_size)
+                                                       cfg.posterior.batch_size, device)
     rows = {}
     print(f"| sampler ({a.repeats} sets of {a.num_samples}) | eval accuracy | FID | FID in class | diversity in class "
           f"| FID pooled ({a.repeats * a.num_samples}) |")
     print("|---|---|---|---|---|---|")
-    for name, (sample, batch) in samplers.items():
+    for name, (sample, batch, device) in samplers.items():
         torch.manual_seed(a.seed)
-        x, cond = draw(sample, domain, a.repeats * a.num_samples, batch)
+        x, cond = draw_terminals(sample, domain, a.repeats * a.num_samples, batch, device)
         rows[name] = evaluate_sets(domain, x, cond, a.repeats)
         s = summary(rows[name])
         rows[name]["summary"] = {k: {"mean": m, "std": sd} for k, (m, sd) in s.items()}

@@ -29,6 +29,21 @@ def build_training_free(cfg, run_dir, domain=None):
 
 
 @torch.no_grad()
+def draw_terminals(sample, domain, n, batch, device="cpu"):
+    """n terminal samples and their conditions (None when unconditional) from sample(m, cond), in batches
+    of at most `batch`, each batch's conditions drawn from the domain first."""
+    xs, cs = [], []
+    while n > 0:
+        m = min(n, batch)
+        c = domain.sample_conditions(m)
+        c = None if c is None else c.to(device)
+        xs.append(sample(m, c))
+        cs.append(c)
+        n -= m
+    return torch.cat(xs), None if cs[0] is None else torch.cat(cs)
+
+
+@torch.no_grad()
 def run_guidance(cfg, run_dir, start_time=None):
     start = time.time() if start_time is None else start_time
     if cfg.process.kind != "vp":
@@ -43,16 +58,8 @@ def run_guidance(cfg, run_dir, start_time=None):
         t0 = time.time()
         model = GuidedPrior(prior, domain.log_reward, process.alpha_bar, scale, cfg.method.name)
         torch.manual_seed(cfg.seed)
-        xs, cs, n = [], [], cfg.eval.num_samples
-        while n > 0:
-            m = min(n, batch)
-            c = domain.sample_conditions(m)
-            c = None if c is None else c.to(device)
-            xs.append(process.sample(model, m, c)[0][:, -1])
-            cs.append(c)
-            n -= m
-        x = torch.cat(xs)
-        cond = None if cs[0] is None else torch.cat(cs)
+        x, cond = draw_terminals(lambda m, c: process.sample(model, m, c)[0][:, -1], domain, cfg.eval.num_samples,
+                                 batch, device)
         metrics = {"scale": scale, **domain.evaluate(x, cond), "sample_s": round(time.time() - t0, 2)}
         if "mean_log_r" not in metrics:
             metrics["mean_log_r"] = domain.log_reward(x, cond).mean().item()
