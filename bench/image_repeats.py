@@ -29,7 +29,8 @@ from rtb_lightning.errors import run_script  # noqa: E402
 from rtb_lightning.guidance import METHODS, GuidedPrior  # noqa: E402
 from rtb_lightning.trained_module import load_trained_module, split_checkpoint_args  # noqa: E402
 
-METRICS = ("eval_accuracy", "fid", "fid_in_class", "diversity", "diversity_in_class", "mean_log_r", "class_tv")
+METRICS = ("eval_accuracy", "fid", "fid_in_class", "diversity", "diversity_in_class", "mean_log_r", "class_tv",
+           "real_diversity")
 
 
 def evaluate_sets(domain, x, cond, repeats):
@@ -97,8 +98,8 @@ def main(argv=None):
                                                        cfg.posterior.batch_size, device)
     rows = {}
     print(f"| sampler ({a.repeats} sets of {a.num_samples}) | eval accuracy | FID | FID in class | diversity in class "
-          f"| FID pooled ({a.repeats * a.num_samples}) |")
-    print("|---|---|---|---|---|---|")
+          f"| in class / real | FID pooled ({a.repeats * a.num_samples}) |")
+    print("|---|---|---|---|---|---|---|")
     for name, (sample, batch, device) in samplers.items():
         torch.manual_seed(a.seed)
         x, cond = draw_terminals(sample, domain, a.repeats * a.num_samples, batch, device)
@@ -106,8 +107,10 @@ def main(argv=None):
         s = summary(rows[name])
         rows[name]["summary"] = {k: {"mean": m, "std": sd} for k, (m, sd) in s.items()}
         ms = lambda k, f: f"{s[k][0]:{f}} ± {s[k][1]:{f}}" if k in s else "n/a"
+        ratio = (f"{s['diversity_in_class'][0] / s['real_diversity'][0]:.2f}"
+                 if "diversity_in_class" in s and s.get("real_diversity", (0,))[0] > 0 else "n/a")
         print(f"| {name} | {ms('eval_accuracy', '.4f')} | {ms('fid', '.2f')} | {ms('fid_in_class', '.2f')} | "
-              f"{ms('diversity_in_class', '.4f')} | {rows[name]['pooled'].get('fid', float('nan')):.2f} |", flush=True)
+              f"{ms('diversity_in_class', '.4f')} | {ratio} | {rows[name]['pooled'].get('fid', float('nan')):.2f} |", flush=True)
     verdicts = {}
     for c in a.ckpt:
         mine = rows[c]["summary"]

@@ -276,17 +276,19 @@ def build_posterior(cfg, prior, domain, process):
     if cfg.posterior.drift_max > 0:                 # the network only: a Langevin term's pull stays unbounded
         correction = bound_output(correction, cfg.posterior.drift_max)
     base, sc, guidance = domain.posterior_base(prior), cfg.sampler, None
+    follow = process.output_sign if sc.langevin_sign == "follow" else 0     # the sign of s that climbs log r
     if sc.langevin and sc.langevin_at == "denoised":
         guidance = DenoisedGuidance(base, domain.log_reward, process.alpha_bar, domain.event_shape, sc.langevin_init,
-                                    sc.langevin_clip, cfg.posterior.network.time_dim, cfg.posterior.network.hidden)
+                                    sc.langevin_clip, cfg.posterior.network.time_dim, cfg.posterior.network.hidden,
+                                    bool(follow))
     if sc.langevin and sc.langevin_at in ("estimate", "both"):
         guidance = EstimateGuidance(domain.log_reward, process.alpha_bar, process.unit_shift, domain.event_shape,
                                     sc.langevin_init, sc.langevin_clip, cfg.posterior.network.time_dim,
-                                    cfg.posterior.network.hidden)
+                                    cfg.posterior.network.hidden, follow)
     if sc.langevin and sc.langevin_at in ("noisy", "both"):
         correction = LangevinDrift(correction, domain.log_reward, domain.event_shape, sc.langevin_clip,
                                    cfg.posterior.network.time_dim, cfg.posterior.network.hidden, sc.langevin_init,
-                                   sc.langevin_max)
+                                   sc.langevin_max, follow)
     post = Residual(base, correction, process.unit_shift if cfg.posterior.std_units else None, guidance)
     if cfg.sampler.learned_variance:
         post = LearnedVariance(post, build_network(cfg.posterior.network, domain, zero_init=True))
@@ -388,6 +390,10 @@ def check_method(cfg):
     if sc.langevin and sc.langevin_at in ("denoised", "estimate") and bound > 0:
         raise ConfigError("sampler.langevin_max bounds the noisy-state term only (sampler.langevin_at=noisy)",
                           f"set sampler.langevin_max=0 with sampler.langevin_at={sc.langevin_at}")
+    if sc.langevin_sign not in ("free", "follow") or (sc.langevin_sign == "follow" and sc.langevin_init < 0):
+        raise ConfigError(f"sampler.langevin_sign={sc.langevin_sign!r} must be free or follow; follow takes "
+                          f"sampler.langevin_init >= 0 as the scale's magnitude (this run: {sc.langevin_init})",
+                          "set sampler.langevin_sign=free|follow, and a non-negative langevin_init with follow")
     lr = sc.langevin_lr
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 or not sc.langevin):
         raise ConfigError(f"sampler.langevin_lr={lr!r} must be a positive number (the Langevin scales' lr) with "

@@ -9,7 +9,7 @@ from rtb_lightning.config import load_config
 from rtb_lightning.errors import ConfigError
 from rtb_lightning.networks import EstimateGuidance, LangevinDrift, Residual, TimeUNet
 from rtb_lightning.networks.classifier import ConvClassifier
-from rtb_lightning.processes import VPProcess
+from rtb_lightning.processes import PinnedBrownianProcess, VPProcess
 from rtb_lightning.rewards import ClassifierReward
 
 
@@ -165,3 +165,70 @@ def test_langevin_lr_errors_name_the_key(extra, match):
     with pytest.raises(ConfigError, match=match):
         check_method(load_config(["domain=digits", *extra]))
 
+
+
+@pytest.mark.parametrize("process", [VPProcess((1, 8, 8), num_steps=4, num_train_steps=100),
+                                     PinnedBrownianProcess((1, 8, 8), 4)])
+def test_output_sign_is_the_direction_a_positive_output_moves_the_mean(process):
+    x, v = torch.randn(5, 1, 8, 8), torch.rand(5, 1, 8, 8) + 0.1
+    base = lambda x, t, c=None: torch.zeros_like(x)
+    shifted = lambda x, t, c=None: v
+    shift = process.transition(shifted, x, 1, None)[0] - process.transition(base, x, 1, None)[0]
+    assert (process.output_sign * shift > 0).all()
+
+
+def _randomise_scales(post):
+    from rtb_lightning.networks.langevin import langevin_scale_parameters
+
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in langevin_scale_parameters(post):
+            p.normal_(0, 1.0)
+
+
+def _mean_shift(post, prior, process, x, idx=2):
+    return process.transition(post, x, idx, None)[0] - process.transition(prior, x, idx, None)[0]
+
+
+@pytest.mark.parametrize("sign", ["free", "follow"])
+def test_a_following_scale_moves_every_pixel_up_the_rewards_gradient(sign):
+    """langevin_sign=follow: each term's shift of the step's mean has the sign of its reward gradient in every
+    entry, whatever the scale network's weights (free scales, with the same weights, flee in some entries)."""
+    x = torch.randn(6, 1, 8, 8)
+    for at in ("noisy", "estimate", "denoised"):
+        post, prior, process, clf = _posterior(f"sampler.langevin_at={at}", f"sampler.langevin_sign={sign}")
+        _randomise_scales(post)
+        t = process._time(2, len(x))
+        with torch.no_grad():
+            shift = _mean_shift(post, prior, process, x)
+            if at == "noisy":
+                g = post.correction.score(x)
+            elif at == "estimate":
+                g = post.guidance.gradient(post.guidance.estimate(x, t, prior(x, t)))
+        if at == "denoised":
+            g = post.guidance.gradient(x, t)
+        assert g.abs().sum() > 0 and shift.abs().sum() > 0
+        agree = (shift * g).flatten()
+        if sign == "follow":
+            assert (agree >= -1e-9).all(), (at, agree.min())
+        else:
+            assert (agree < -1e-6).any(), at                        # the same weights, unconstrained, flee somewhere
+
+
+def test_a_following_scale_starts_at_the_prior_and_learns():
+    post, prior, process, _ = _posterior("sampler.langevin_at=both", "sampler.langevin_sign=follow")
+    x, t = torch.randn(6, 1, 8, 8), torch.rand(6)
+    for scale in (post.correction.scale, post.guidance.scale):
+        s = scale(t)
+        assert (s <= 0).all() and s.abs().max() <= 1e-3              # VP: follows with s < 0; starts ~ the prior
+    post(x, t).square().sum().backward()
+    assert post.correction.scale[-2].bias.grad.abs().sum() > 0      # |raw| is differentiable away from 0
+    post, *_ = _posterior("sampler.langevin_at=noisy", "sampler.langevin_sign=follow", "sampler.langevin_init=0.5")
+    torch.testing.assert_close(post.correction.scale(t), torch.full((6, 64), -0.5))   # init: the magnitude
+
+
+@pytest.mark.parametrize("extra,match", [(["sampler.langevin_sign=up"], "free or follow"),
+                                         (["sampler.langevin_sign=follow", "sampler.langevin_init=-1"], "non-negative")])
+def test_langevin_sign_errors_name_the_key(extra, match):
+    with pytest.raises(ConfigError, match=match):
+        check_method(load_config(["domain=digits", *extra]))

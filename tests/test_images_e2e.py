@@ -92,6 +92,8 @@ def test_image_repeats_bench_evaluates_a_checkpoint_and_a_baseline_on_repeated_s
         # equal-sized sets: the pooled accuracy is the mean of the sets'
         assert abs(r["pooled"]["eval_accuracy"] - sum(acc) / 3) < 1e-6
         assert abs(r["summary"]["fid"]["mean"] - sum(s["fid"] for s in r["sets"]) / 3) < 1e-6
+        real = {s["real_diversity"] for s in r["sets"]}             # the reference: one value, the real images'
+        assert len(real) == 1 and real.pop() > 0
     saved = json.loads(out.read_text())
     assert saved["repeats"] == 3 and saved["num_samples"] == 40 and ckpt in saved["verdicts"]
     assert "dps (scale 2)" in capsys.readouterr().out

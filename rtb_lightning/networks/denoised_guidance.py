@@ -20,11 +20,12 @@ from .langevin import time_scale
 
 class DenoisedGuidance(nn.Module):
     def __init__(self, prior, log_reward, alpha_bar, event_shape, init: float = 0.0, clip: float = 100.0,
-                 time_dim: int = 64, hidden: int = 64):
+                 time_dim: int = 64, hidden: int = 64, follow: bool = False):
         super().__init__()
         self._prior, self._log_reward, self._alpha_bar = [prior], [log_reward], [alpha_bar]   # not submodules
         self.clip = clip
-        self.scale = time_scale(math.prod(event_shape), init, time_dim, hidden)
+        # s > 0 follows the reward here whatever the process (the term carries its own minus sign)
+        self.scale = time_scale(math.prod(event_shape), init, time_dim, hidden, follow=int(follow))
 
     def gradient(self, x, t, cond=None):
         """clip(grad_{x_t} log r(x0_hat)) times sqrt(1 - abar_t), non-finite entries 0."""

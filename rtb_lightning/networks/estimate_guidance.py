@@ -20,11 +20,11 @@ from .langevin import clipped_reward_gradient, time_scale
 
 class EstimateGuidance(nn.Module):
     def __init__(self, log_reward, alpha_bar, unit_shift, event_shape, init: float = 0.0, clip: float = 100.0,
-                 time_dim: int = 64, hidden: int = 64):
+                 time_dim: int = 64, hidden: int = 64, follow: int = 0):
         super().__init__()
         self._log_reward, self._alpha_bar, self._unit_shift = [log_reward], [alpha_bar], [unit_shift]  # not submodules
         self.clip = clip
-        self.scale = time_scale(math.prod(event_shape), init, time_dim, hidden)
+        self.scale = time_scale(math.prod(event_shape), init, time_dim, hidden, follow=follow)
 
     def estimate(self, x, t, eps):
         abar = self._alpha_bar[0](t).to(x.dtype).view(-1, *([1] * (x.dim() - 1)))

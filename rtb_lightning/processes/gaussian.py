@@ -21,6 +21,8 @@ def gaussian_log_prob(x, mean, std):
 
 
 class GaussianProcess(Process):
+    output_sign = 1            # a positive network output moves the step's mean up (a drift); VP: -1 (noise prediction)
+
     def transition(self, model, x, idx, cond):
         """Mean (N, *event) and std of p(x_{i+1} | x_i) for a flat batch x. idx: step indices (N,)
         (std (N,) or (N, *event) per dimension), or one int step for every row (std then a scalar

@@ -10,6 +10,8 @@ from .gaussian import GaussianProcess
 
 
 class VPProcess(GaussianProcess):
+    output_sign = -1           # the network predicts noise: mean = (x - c * eps) / sqrt(alpha)
+
     def __init__(self, event_shape, num_steps=100, num_train_steps=1000, schedule="linear",
                  variance="large", min_std=0.01):
         super().__init__()
