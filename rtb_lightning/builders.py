@@ -276,7 +276,7 @@ def build_posterior(cfg, prior, domain, process):
     if cfg.posterior.drift_max > 0:                 # the network only: a Langevin term's pull stays unbounded
         correction = bound_output(correction, cfg.posterior.drift_max)
     base, sc, guidance = domain.posterior_base(prior), cfg.sampler, None
-    follow = process.output_sign if sc.langevin_sign == "follow" else 0     # the sign of s that climbs log r
+    follow = process.output_sign if sc.langevin and sc.langevin_sign == "follow" else 0   # the sign of s that climbs log r
     if sc.langevin and sc.langevin_at == "denoised":
         guidance = DenoisedGuidance(base, domain.log_reward, process.alpha_bar, domain.event_shape, sc.langevin_init,
                                     sc.langevin_clip, cfg.posterior.network.time_dim, cfg.posterior.network.hidden,
@@ -329,7 +329,8 @@ def build_module(cfg, domain, process, prior, posterior, failure_dir=None):
         exploration=Schedule(e.std, e.end_std, e.hold_steps, e.decay_steps),
         beta=Schedule(b.start, b.end, 0, b.anneal_steps),
         loss_clip=m.loss_clip, huber=m.get("huber", 0.0), kl_weight=m.kl_weight, chunk_size=pc.chunk_size,
-        buffer=ReplayBuffer(cfg.buffer.capacity, cfg.buffer.prioritization, cfg.buffer.rank_k, cfg.buffer.eviction),
+        buffer=ReplayBuffer(cfg.buffer.capacity, cfg.buffer.prioritization, cfg.buffer.rank_k, cfg.buffer.eviction,
+                            cfg.buffer.seed_share),
         log_r_min=cfg.reward.log_r_min, nonfinite=cfg.reward.nonfinite, grad_clip=pc.grad_clip,
         log_z_init_samples=pc.log_z_init_samples, seed=cfg.seed, reward_name=f"{cfg.domain.name}.log_reward",
         lr_decay=None if pc.lr_schedule == "constant" else Schedule(1.0, pc.lr_final_factor, 0, cfg.trainer.max_steps, "cosine"),
@@ -410,6 +411,10 @@ def check_method(cfg):
     if cfg.buffer.seed_prior and cfg.sampling.buffer <= 0:
         raise ConfigError(f"buffer.seed_prior={cfg.buffer.seed_prior} fills the replay buffer, but sampling.buffer=0 never trains on it",
                           "set sampling.buffer (e.g. 0.3)")
+    share = cfg.buffer.seed_share
+    if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1):
+        raise ConfigError(f"buffer.seed_share={share!r} must be null or a number in [0, 1] (the seeded samples' share "
+                          "of every replay draw)", "e.g. buffer.seed_share=0.5, or null to mix them with the rest")
     if cfg.buffer.seed_prior < 0:
         raise ConfigError(f"buffer.seed_prior={cfg.buffer.seed_prior} is negative", "use 0 (off) or a number of prior samples, e.g. 5000")
     if m in ("rl_kl", "ddpo") and (cfg.exploration.std > 0 or cfg.sampling.buffer > 0 or cfg.sampling.prior > 0):

@@ -203,7 +203,8 @@ class RTBLightningModule(L.LightningModule):
             for a in range(0, len(x), self.batch_size):
                 c = None if cond is None else cond[a:a + self.batch_size]
                 g = self.reward_log_r(x[a:a + self.batch_size], c, step=0)
-                self.buffer.add(x[a:a + self.batch_size][g.keep], g.log_r[g.keep], None if c is None else c[g.keep])
+                self.buffer.add(x[a:a + self.batch_size][g.keep], g.log_r[g.keep], None if c is None else c[g.keep],
+                                pin=True)
         if self.buffer_seed_prior:
             self._seed_buffer_from_prior(self.buffer_seed_prior, dm)
 
@@ -229,7 +230,7 @@ class RTBLightningModule(L.LightningModule):
         # per-sample weights; conditional runs resample across conditions, which keeps each
         # condition's share proportional to its Z(c) — a replay mix, not a training target
         idx, self.seed_ess, _ = importance_resample(self.beta(0) * log_r, len(x))
-        self.buffer.add(x[idx], log_r[idx], None if cond is None else cond[idx])
+        self.buffer.add(x[idx], log_r[idx], None if cond is None else cond[idx], pin=True)
         if self._trainer is not None and self.global_rank == 0:
             print(f"[rtb] replay buffer seeded (each rank): {len(x)} prior samples resampled by r^beta, "
                   f"ESS {self.seed_ess:.0f}, {idx.unique().numel()} distinct")

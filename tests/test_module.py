@@ -277,9 +277,20 @@ def test_buffer_seeding_is_skipped_when_the_buffer_is_filled_already(tmp_path):
     assert len(module.buffer) == 64
 
 
+def test_seed_share_pins_the_seeded_draws_apart_from_the_training_samples(tmp_path):
+    module = _build(_config(tmp_path, "prior.kind=analytic", "buffer.seed_prior=64", "buffer.seed_share=0.5"), tmp_path)
+    module._trainer = None
+    module._seed_buffer()
+    assert module.buffer.seed_share == 0.5 and len(module.buffer.seed[0]) == 64 and module.buffer.x is None
+    module.buffer.add(torch.zeros(10, 2), torch.zeros(10))   # a training step's samples go to the other part
+    assert len(module.buffer) == 74 and len(module.buffer.seed[0]) == 64
+
+
 @pytest.mark.parametrize("args, match", [
     (["buffer.seed_prior=100", "sampling.buffer=0"], "sampling.buffer=0 never trains on it"),
     (["buffer.seed_prior=-1"], "negative"),
+    (["buffer.seed_share=1.5"], "buffer.seed_share=1.5 must be null or a number in"),
+    (["buffer.seed_share=half"], "buffer.seed_share='half'"),
     (["trainer.max_time=soon"], "trainer.max_time='soon'"),
     (["trainer.max_time=-5"], "positive number of seconds"),
 ])

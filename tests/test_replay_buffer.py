@@ -142,3 +142,46 @@ def test_add_detaches():
     x = torch.randn(3, 2, requires_grad=True)
     buf.add(x * 2, (x ** 2).sum(1))
     assert not buf.x.requires_grad and not buf.log_r.requires_grad
+
+
+def test_a_pinned_seed_is_never_evicted_and_is_a_fixed_share_of_every_draw():
+    buf = ReplayBuffer(50, prioritization="uniform", seed_share=0.25)
+    buf.add(*_items(-1000, 20), pin=True)            # the seed: log r < 0
+    x, log_r, _ = buf.sample(40)
+    assert (log_r < 0).all()                           # only the seed so far: every draw comes from it
+    for k in range(10):
+        buf.add(*_items(40 * k, 40))                   # 400 ordinary samples through a capacity of 50
+    assert len(buf) == 70 and torch.equal(buf.seed[1], torch.arange(-1000, -980, dtype=torch.float32))
+    assert torch.equal(buf.log_r, torch.arange(350, 400, dtype=torch.float32))   # FIFO among the others
+    torch.manual_seed(0)
+    x, log_r, _ = buf.sample(1000)
+    assert int((log_r < 0).sum()) == 250               # exactly the share, not the seed's 20/70 of the rows
+    assert torch.equal(x[:, 0], log_r)                 # rows stay aligned across the two parts
+
+
+def test_without_seed_share_a_pinned_seed_mixes_and_is_evicted_as_before():
+    buf = ReplayBuffer(50, prioritization="uniform")
+    buf.add(*_items(-1000, 20), pin=True)
+    buf.add(*_items(0, 40))
+    assert buf.seed is None and len(buf) == 50 and (buf.log_r < 0).sum() == 10
+
+
+def test_seed_survives_a_checkpoint_and_old_checkpoints_load():
+    buf = ReplayBuffer(50, seed_share=0.5)
+    buf.add(*_items(-10, 5), pin=True)
+    buf.add(*_items(0, 8))
+    f = io.BytesIO()
+    torch.save(buf.state_dict(), f)
+    f.seek(0)
+    other = ReplayBuffer(50, seed_share=0.5)
+    other.load_state_dict(torch.load(f))
+    assert len(other) == 13 and torch.equal(other.seed[1], buf.seed[1]) and torch.equal(other.log_r, buf.log_r)
+    old = {"x": buf.x, "log_r": buf.log_r, "cond": None}  # saved before seed_share existed
+    other.load_state_dict(old)
+    assert other.seed is None and len(other) == 8
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5])
+def test_seed_share_out_of_range_is_refused(share):
+    with pytest.raises(ValueError, match="seed_share"):
+        ReplayBuffer(10, seed_share=share)
