@@ -29,9 +29,10 @@ class ReplayBuffer:
         x, log_r = x.detach(), log_r.detach()
         cond = None if cond is None else cond.detach()
         if pin and self.seed_share is not None:
-            old = self.seed or (x[:0], log_r[:0], None if cond is None else cond[:0])
-            self.seed = (torch.cat([old[0], x]), torch.cat([old[1], log_r]),
-                         None if cond is None else torch.cat([old[2], cond]))
+            if len(x):
+                old = self.seed or (x[:0], log_r[:0], None if cond is None else cond[:0])
+                self.seed = (torch.cat([old[0], x]), torch.cat([old[1], log_r]),
+                             None if cond is None else torch.cat([old[2], cond]))
             return
         if self.x is None:
             self.x, self.log_r, self.cond = x.clone(), log_r.clone(), None if cond is None else cond.clone()
@@ -81,6 +82,11 @@ class ReplayBuffer:
     def load_state_dict(self, state):
         self.x, self.log_r, self.cond = state["x"], state["log_r"], state["cond"]
         self.seed = state.get("seed")              # checkpoints from before seed_share have none
+        if self.seed is not None and self.seed_share is None:   # resumed without seed_share: the seed mixes in
+            seed, rest, self.seed, self.x = self.seed, (self.x, self.log_r, self.cond), None, None
+            self.add(*seed)
+            if rest[0] is not None:
+                self.add(*rest)
 
     def to(self, device):
         for k in ("x", "log_r", "cond"):

@@ -179,6 +179,10 @@ def test_seed_survives_a_checkpoint_and_old_checkpoints_load():
     old = {"x": buf.x, "log_r": buf.log_r, "cond": None}  # saved before seed_share existed
     other.load_state_dict(old)
     assert other.seed is None and len(other) == 8
+    mixed = ReplayBuffer(50)                           # resumed without seed_share: the seed joins, oldest first
+    mixed.load_state_dict(buf.state_dict())
+    assert mixed.seed is None and torch.equal(mixed.log_r, torch.cat([buf.seed[1], buf.log_r]))
+    mixed.sample(4)
 
 
 @pytest.mark.parametrize("share", [-0.1, 1.5])
