@@ -166,7 +166,6 @@ def test_langevin_lr_errors_name_the_key(extra, match):
         check_method(load_config(["domain=digits", *extra]))
 
 
-
 @pytest.mark.parametrize("process", [VPProcess((1, 8, 8), num_steps=4, num_train_steps=100),
                                      PinnedBrownianProcess((1, 8, 8), 4)])
 def test_output_sign_is_the_direction_a_positive_output_moves_the_mean(process):
