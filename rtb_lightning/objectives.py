@@ -6,6 +6,7 @@ log_r:   log reward of the terminal; beta multiplies it (inverse temperature)
 Each returns a scalar loss whose gradient w.r.t. log_pf and log_z is the estimator's.
 """
 import torch
+import torch.nn.functional as F
 
 
 def rtb_delta(log_pf, log_ref, log_r, log_z, beta=1.0):
@@ -19,11 +20,8 @@ def _squared(delta, clip, huber=0.0):
     whose residual no posterior in reach can cancel (a prior rollout ending where log r sits at its floor:
     beta * 10 = 200 nats at beta 20) otherwise outweigh the on-policy ones and drag log Z. Zero residuals
     stay the only minimum, so the exact posterior is still the optimum."""
-    if huber > 0:
-        a = delta.abs()
-        sq = torch.where(a <= huber, delta.pow(2), 2 * huber * a - huber ** 2)
-    else:
-        sq = delta.pow(2)
+    sq = (2 * F.huber_loss(delta, torch.zeros_like(delta), reduction="none", delta=huber) if huber > 0
+          else delta.pow(2))                     # torch's Huber is half of delta^2 inside
     return torch.relu(sq - clip) if clip > 0 else sq
 
 

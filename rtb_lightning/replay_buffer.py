@@ -6,6 +6,15 @@ mix with the rest, and their share of the draws falls as training fills the buff
 import torch
 
 
+def _rows(part, idx):
+    """(x, log_r, cond) rows idx of one part; cond may be None."""
+    return tuple(None if v is None else v[idx] for v in part)
+
+
+def _cat(a, b):
+    return tuple(None if u is None else torch.cat([u, v]) for u, v in zip(a, b))
+
+
 class ReplayBuffer:
     """Fixed capacity. Rank prioritisation draws the k-th best of N with weight 1/(rank_k*N + k)."""
 
@@ -30,9 +39,7 @@ class ReplayBuffer:
         cond = None if cond is None else cond.detach()
         if pin and self.seed_share is not None:
             if len(x):
-                old = self.seed or (x[:0], log_r[:0], None if cond is None else cond[:0])
-                self.seed = (torch.cat([old[0], x]), torch.cat([old[1], log_r]),
-                             None if cond is None else torch.cat([old[2], cond]))
+                self.seed = (x, log_r, cond) if self.seed is None else _cat(self.seed, (x, log_r, cond))
             return
         if self.x is None:
             self.x, self.log_r, self.cond = x.clone(), log_r.clone(), None if cond is None else cond.clone()
@@ -66,14 +73,11 @@ class ReplayBuffer:
         parts = []
         if n_seed:                                  # the pinned seed: uniform, a fixed share of the draw
             i = torch.randint(len(self.seed[0]), (n_seed,), generator=generator, device=self.seed[1].device)
-            parts.append((self.seed[0][i], self.seed[1][i], None if self.seed[2] is None else self.seed[2][i]))
+            parts.append(_rows(self.seed, i))
         if n - n_seed:
             idx = torch.multinomial(self.weights(), n - n_seed, replacement=True, generator=generator)
-            parts.append((self.x[idx], self.log_r[idx], None if self.cond is None else self.cond[idx]))
-        if len(parts) == 1:
-            return parts[0]
-        return (torch.cat([parts[0][0], parts[1][0]]), torch.cat([parts[0][1], parts[1][1]]),
-                None if parts[0][2] is None else torch.cat([parts[0][2], parts[1][2]]))
+            parts.append(_rows((self.x, self.log_r, self.cond), idx))
+        return parts[0] if len(parts) == 1 else _cat(*parts)
 
     def state_dict(self):
         state = {"x": self.x, "log_r": self.log_r, "cond": self.cond}
