@@ -148,3 +148,15 @@ def test_diffusers_checkpoint_mismatches_are_config_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="cannot load"):
         load_diffusers_prior(tmp_path / "empty", (1, 8, 8), proc)
+
+
+def test_mnist_config_is_the_digits_recipe():
+    """mnist.yaml promises the digits posterior recipe; the two files must not drift apart."""
+    from omegaconf import OmegaConf
+
+    from rtb_lightning.config import load_config
+
+    digits, mnist = load_config(["domain=digits"]), load_config(["domain=mnist"])
+    for key in ("beta", "sampler", "posterior", "sampling", "buffer", "trainer.max_steps", "reward.log_r_min",
+                "classifier.noise_max", "classifier.eval_noise_max"):
+        assert OmegaConf.select(digits, key) == OmegaConf.select(mnist, key), key

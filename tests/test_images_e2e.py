@@ -1,4 +1,4 @@
-"""End-to-end on digits: classifiers -> prior -> RTB posterior, conditional posterior, baselines.
+"""End-to-end on digits (and MNIST from a tiny IDX folder): classifiers -> prior -> RTB posterior, conditional posterior, baselines.
 
 Tiny settings (a few-step prior and classifiers) so the run takes seconds; the test is that the
 plumbing works and that training moves reward in the right direction, not image quality.
@@ -6,6 +6,7 @@ plumbing works and that training moves reward in the right direction, not image 
 import json
 
 import pytest
+import torch
 
 from .helpers import check_ok, run_train
 
@@ -101,3 +102,27 @@ def test_image_repeats_bench_evaluates_a_checkpoint_and_a_baseline_on_repeated_s
         image_repeats.main(["--guidance", "dps", *TINY])
     with pytest.raises(SystemExit, match="not found"):
         image_repeats.main(["--ckpt", str(tmp_path / "nope.ckpt"), *TINY])
+
+
+def test_mnist_posterior_from_a_folder_with_the_digits_recipe(tmp_path):
+    """domain=mnist's own defaults (both Langevin terms, noisier reward classifier) end to end on a tiny
+    IDX folder at the 14x14 working size: prior, both classifiers, RTB steps, metrics."""
+    from .test_image_data import _tiny_mnist
+
+    data = _tiny_mnist(tmp_path / "mnist", n=200)
+    run = tmp_path / "run"
+    check_ok(run_train(["domain=mnist", f"data.path={data}", "prior.steps=30", "prior.batch_size=32",
+                        "prior.network.channels=8", "classifier.steps=20", "classifier.channels=8",
+                        "process.num_steps=6", "posterior.batch_size=16", "posterior.log_z_init_samples=32",
+                        "eval.num_samples=60", "eval.every_n_steps=4", "trainer.max_steps=4",
+                        "trainer.enable_progress_bar=false", f"run_dir={run}", f"cache_dir={tmp_path / 'cache'}"]))
+    m = json.loads((run / "metrics.json").read_text())
+    for k in ("mean_log_r", "eval_accuracy", "fid", "diversity", "log_z"):
+        assert isinstance(m[k], float), k
+    names = sorted(p.name.split("-")[1] + ("-" + p.name.split("-")[2] if "classifier" in p.name else "")
+                   for p in (tmp_path / "cache").glob("mnist-*.pt"))
+    assert names == ["classifier-eval", "classifier-reward", "prior"]
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    # both terms, each with its own s(t): the noisy state's (inside the correction) and the estimate's
+    assert any(k.startswith("posterior.correction.scale.") for k in state)
+    assert any(k.startswith("posterior.guidance.scale.") for k in state)
