@@ -396,9 +396,9 @@ def check_method(cfg):
                           f"sampler.langevin_init >= 0 as the scale's magnitude (this run: {sc.langevin_init})",
                           "set sampler.langevin_sign=free|follow, and a non-negative langevin_init with follow")
     lr = sc.langevin_lr
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 or not sc.langevin):
-        raise ConfigError(f"sampler.langevin_lr={lr!r} must be a positive number (the Langevin scales' lr) with "
-                          f"sampler.langevin=true (this run: {sc.langevin})",
+    # Not an error without sampler.langevin: digits.yaml sets it, and rl_kl/ddpo or a user turn the term off.
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0):
+        raise ConfigError(f"sampler.langevin_lr={lr!r} must be a positive number (the Langevin scales' lr)",
                           "e.g. sampler.langevin_lr=0.05, or null for posterior.lr")
     if cfg.sampler.langevin and cfg.posterior.init != "residual":
         raise ConfigError("sampler.langevin (on by default for domain=digits) adds a term to the residual correction network",

@@ -159,11 +159,22 @@ def test_langevin_lr_gives_both_scales_their_own_decayed_learning_rate():
 
 
 @pytest.mark.parametrize("extra,match", [
-    (["sampler.langevin_lr=fast"], "positive number"), (["sampler.langevin_lr=-0.01"], "positive number"),
-    (["sampler.langevin=false", "sampler.langevin_lr=0.05"], "sampler.langevin=true")])
+    (["sampler.langevin_lr=fast"], "langevin_lr='fast' has type str"), (["sampler.langevin_lr=-0.01"], "positive number"),
+    (["sampler.langevin_lr=true"], "langevin_lr=True has type bool"), (["sampler.langevin_lr=0"], "positive number")])
 def test_langevin_lr_errors_name_the_key(extra, match):
     with pytest.raises(ConfigError, match=match):
         check_method(load_config(["domain=digits", *extra]))
+
+
+def test_langevin_lr_is_ignored_when_the_term_is_off():
+    """digits.yaml sets langevin_lr; turning the term off (rl_kl, ddpo, a user) must not trip on it."""
+    cfg = load_config(["domain=digits", "sampler.langevin=false"])
+    assert cfg.sampler.langevin_lr == 0.02
+    check_method(cfg)
+    post, prior, process, _ = _posterior("sampler.langevin=false")
+    opt, _ = _optimizer(post, prior, process, scale_lr=0.02)       # no scales: no third group
+    assert [g["lr"] for g in opt.param_groups] == [0.005, 0.1]
+    assert {id(p) for p in opt.param_groups[0]["params"]} == {id(p) for p in post.parameters() if p.requires_grad}
 
 
 @pytest.mark.parametrize("process", [VPProcess((1, 8, 8), num_steps=4, num_train_steps=100),
