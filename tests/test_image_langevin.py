@@ -129,13 +129,16 @@ def test_denoised_guidance_needs_a_vp_process(at):
         check_method(cfg)
 
 
-def _optimizer(post, prior, process, **kw):
+def _module(post, prior, process, **kw):
     from rtb_lightning.module import RTBLightningModule
     from rtb_lightning.annealing import Schedule
 
-    m = RTBLightningModule(process, prior, post, lambda x, c=None: torch.zeros(len(x)), lr=0.005, log_z_lr=0.1,
-                           lr_decay=Schedule(1.0, 0.1, 0, 10, "cosine"), **kw)
-    [opt], [sched] = m.configure_optimizers()
+    return RTBLightningModule(process, prior, post, lambda x, c=None: torch.zeros(len(x)), lr=0.005, log_z_lr=0.1,
+                              lr_decay=Schedule(1.0, 0.1, 0, 10, "cosine"), **kw)
+
+
+def _optimizer(post, prior, process, **kw):
+    [opt], [sched] = _module(post, prior, process, **kw).configure_optimizers()
     return opt, sched
 
 
@@ -242,3 +245,17 @@ def test_a_following_scale_starts_at_the_prior_and_learns():
 def test_langevin_sign_errors_name_the_key(extra, match):
     with pytest.raises(ConfigError, match=match):
         check_method(load_config(["domain=digits", *extra]))
+
+
+def test_resuming_across_a_langevin_lr_change_names_the_key():
+    from rtb_lightning.resume import check_compatible
+
+    post, prior, process, _ = _posterior("sampler.langevin_at=both")
+    opt, _ = _optimizer(post, prior, process)                        # trained with two groups
+    module = _module(post, prior, process, scale_lr=0.02)            # resumed with digits' langevin_lr
+    ckpt = {"state_dict": {k: v for k, v in module.state_dict().items() if not k.startswith("prior.")},
+            "optimizer_states": [opt.state_dict()]}
+    with pytest.raises(ConfigError, match="2 optimizer parameter groups, this config builds 3.*sampler.langevin_lr"):
+        check_compatible(module, ckpt, "x.ckpt")
+    ckpt["optimizer_states"] = [module.configure_optimizers()[0][0].state_dict()]
+    check_compatible(module, ckpt, "x.ckpt")                          # its own optimizer fits
