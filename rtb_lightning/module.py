@@ -144,7 +144,7 @@ class RTBLightningModule(L.LightningModule):
         trainable = [p for p in self.posterior.parameters() if p.requires_grad]
         groups = [{"params": trainable, "lr": self.lr}, {"params": self.log_z.parameters(), "lr": self.log_z_lr}]
         scales = {id(p) for p in langevin_scale_parameters(self.posterior)}
-        # a third group only when asked and there are scales (the term off): older checkpoints keep their two
+        # a third group only when asked and there are scales (none with the term off): older checkpoints keep two
         if self.scale_lr is not None and scales:
             groups[0]["params"] = [p for p in trainable if id(p) not in scales]
             groups.append({"params": [p for p in trainable if id(p) in scales], "lr": self.scale_lr})

@@ -70,8 +70,9 @@ def check_compatible(module, ckpt, path):
         raise ConfigError(f"checkpoint {path} has parameters this config does not build: {', '.join(extra[:3])}", hint)
     saved = ckpt.get("optimizer_states") or []
     if saved:                      # same parameters, other optimizer groups: Lightning's own error names neither
-        opt = module.configure_optimizers()
-        groups = len((opt[0][0] if isinstance(opt, (tuple, list)) else opt).param_groups)
+        opt = module.configure_optimizers()        # Lightning's return forms: optimizer, ([opt], [sched]), dict
+        opt = opt["optimizer"] if isinstance(opt, dict) else opt[0][0] if isinstance(opt, (tuple, list)) else opt
+        groups = len(opt.param_groups)
         if len(saved[0]["param_groups"]) != groups:
             raise ConfigError(f"checkpoint {path} was trained with {len(saved[0]['param_groups'])} optimizer parameter "
                               f"groups, this config builds {groups} (sampler.langevin_lr gives the Langevin scales their "
