@@ -325,7 +325,8 @@ def build_module(cfg, domain, process, prior, posterior, failure_dir=None):
         process, prior, posterior, domain.log_reward, method=m.name,
         reference="backward" if m.name == "tb" or density else "prior", local_search=build_local_search(cfg, domain),
         batch_size=pc.batch_size, lr=pc.lr, log_z_lr=pc.log_z_lr,
-        fractions=(s.on_policy, s.buffer, s.prior),
+        fractions=(s.on_policy, s.buffer, s.prior, s.target), target_proposals=s.target_proposals,
+        target_nll=s.target_nll,
         exploration=Schedule(e.std, e.end_std, e.hold_steps, e.decay_steps),
         beta=Schedule(b.start, b.end, 0, b.anneal_steps),
         loss_clip=m.loss_clip, huber=m.get("huber", 0.0), kl_weight=m.kl_weight, chunk_size=pc.chunk_size,
@@ -417,9 +418,35 @@ def check_method(cfg):
                           "of every replay draw)", "e.g. buffer.seed_share=0.5, or null to mix them with the rest")
     if cfg.buffer.seed_prior < 0:
         raise ConfigError(f"buffer.seed_prior={cfg.buffer.seed_prior} is negative", "use 0 (off) or a number of prior samples, e.g. 5000")
-    if m in ("rl_kl", "ddpo") and (cfg.exploration.std > 0 or cfg.sampling.buffer > 0 or cfg.sampling.prior > 0):
+    if m in ("rl_kl", "ddpo") and (cfg.exploration.std > 0 or cfg.sampling.buffer > 0 or cfg.sampling.prior > 0
+                                   or cfg.sampling.target > 0):
         raise ConfigError(f"method={m} is an on-policy estimator",
-                          "set exploration.std=0 sampling.buffer=0 sampling.prior=0")
+                          "set exploration.std=0 sampling.buffer=0 sampling.prior=0 sampling.target=0")
+    check_target_paths(cfg, density)
+
+
+def check_target_paths(cfg, density):
+    s = cfg.sampling
+    for key in ("on_policy", "buffer", "prior", "target"):
+        v = s[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise ConfigError(f"sampling.{key}={v!r} must be a non-negative number (a share of each batch)",
+                              f"e.g. sampling.{key}=0.2")
+    w = s.target_nll
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 or (w > 0 and s.target <= 0):
+        raise ConfigError(f"sampling.target_nll={w!r} must be a non-negative number, and > 0 only with sampling.target > 0 "
+                          f"(it weighs the likelihood of the target-path bank; this run: sampling.target={s.target})",
+                          "e.g. sampling.target=0.3 sampling.target_nll=1, or sampling.target_nll=0")
+    if s.target <= 0:
+        return
+    if density or cfg.method.name == "tb":
+        raise ConfigError(f"sampling.target weighs prior rollouts by r^beta; domain {cfg.domain.name} with method="
+                          f"{cfg.method.name} is scored against a reference process, whose rollouts are not the target's paths",
+                          "set sampling.target=0 (use the replay buffer and local search instead)")
+    n = s.target_proposals
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"sampling.target_proposals={n!r} must be a positive whole number of prior rollouts",
+                          "e.g. sampling.target_proposals=5000")
 
 
 def build_posterior_run(cfg, run_dir, start_time=None):

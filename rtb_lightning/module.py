@@ -18,10 +18,11 @@ from .gradient import all_reduce_gradients, chunked_backward
 from .log_z import LogZ
 from .nonfinite_steps import NonFiniteSteps
 from .networks.langevin import langevin_scale_parameters
-from .objectives import LEARNS_LOG_Z, OBJECTIVES, vargrad_log_z
+from .objectives import LEARNS_LOG_Z, OBJECTIVES, target_nll, vargrad_log_z
 from .replay_buffer import ReplayBuffer
 from .reward_guard import call_reward, guard_log_r
 from .scorer import TrajectoryScorer
+from .target_paths import TargetPaths
 from .target_resampling import importance_resample
 
 
@@ -41,7 +42,8 @@ class RTBLightningModule(L.LightningModule):
                  chunk_size=0, buffer: ReplayBuffer = None, log_r_min=-1e4, nonfinite="error",
                  grad_clip=0.0, log_z_init_samples=1000, seed=0, reward_name="reward", lr_decay=None,
                  max_consecutive_nonfinite=20, reward_retries=0, failure_dir=None, share_buffer=False,
-                 log_z=None, local_search=None, buffer_seed_prior=0, scale_lr=None):
+                 log_z=None, local_search=None, buffer_seed_prior=0, scale_lr=None, target_proposals=0,
+                 target_nll=0.0):
         super().__init__()
         self.automatic_optimization = False
         self.process, self.prior, self.posterior = process, prior, posterior
@@ -51,7 +53,8 @@ class RTBLightningModule(L.LightningModule):
         self.method, self.reference, self.objective = method, reference, OBJECTIVES[method]
         self.batch_size, self.lr, self.log_z_lr = batch_size, lr, log_z_lr
         total = sum(fractions)
-        self.fractions = [f / total for f in fractions]          # on-policy, buffer, prior
+        fractions = (*fractions, 0.0)[:4]
+        self.fractions = [f / total for f in fractions]          # on-policy, buffer, prior, target paths
         self.exploration, self.beta = exploration, beta
         self.loss_clip, self.kl_weight, self.chunk_size, self.grad_clip = loss_clip, kl_weight, chunk_size, grad_clip
         self.huber = huber
@@ -62,6 +65,9 @@ class RTBLightningModule(L.LightningModule):
         self.scale_lr = scale_lr                  # lr of the Langevin scales s(t) (None: the posterior's lr)
         self.local_search = local_search          # local_search.LocalSearch or None: refines buffer samples
         self.buffer_seed_prior = buffer_seed_prior  # prior samples resampled by r^beta into the buffer at start
+        self.target_proposals = target_proposals    # prior rollouts behind the target-path bank (sampling.target)
+        self.target_paths = None                    # TargetPaths, built at fit start when sampling.target > 0
+        self.target_nll = target_nll                # weight of the bank paths' negative log-likelihood term
         self.register_buffer("log_z_ready", torch.tensor(False))
         self.scorer = TrajectoryScorer(process, prior, posterior, reference, chunk_size)
         self.nonfinite_steps = NonFiniteSteps(max_consecutive_nonfinite)
@@ -102,17 +108,18 @@ class RTBLightningModule(L.LightningModule):
 
     # ---- the batch of trajectories ----
     def _split(self, n):
-        """(on-policy, buffer, prior) counts; an empty buffer's share goes on-policy."""
-        _, f_buf, f_pr = self.fractions
+        """(on-policy, buffer, prior, target-path) counts; an empty buffer's (or bank's) share goes on-policy."""
+        _, f_buf, f_pr, f_tp = self.fractions
         n_buf = int(round(f_buf * n)) if len(self.buffer) else 0
         n_pr = min(n - n_buf, int(round(f_pr * n)))
-        return n - n_buf - n_pr, n_buf, n_pr
+        n_tp = min(n - n_buf - n_pr, int(round(f_tp * n))) if self.target_paths is not None else 0
+        return n - n_buf - n_pr - n_tp, n_buf, n_pr, n_tp
 
     @torch.no_grad()
     def draw(self, cond, n, extra_std, step=None):
         """A scored batch: dict of states, log_pf and log_ref sums, raw log r, cond, prior outputs
         (or None) and a mask of the terminals that are new (not replayed)."""
-        sc, (n_on, n_buf, n_pr) = self.scorer, self._split(n)
+        sc, (n_on, n_buf, n_pr, n_tp) = self.scorer, self._split(n)
         sl = lambda a, b: None if cond is None else cond[a:b]
         parts = []                                     # (states, log_pf, log_ref, prior outputs, cond)
         if n_on:
@@ -127,15 +134,22 @@ class RTBLightningModule(L.LightningModule):
             g = self.reward_log_r(torch.cat([p[0][:, -1] for p in parts]), sl(0, n_on + n_pr), step)
             log_r.append(g.log_r), keep.append(g.keep)
             self._reward_counts = (g.num_neg_inf, g.num_nonfinite)
+        # replayed trajectories: buffer terminals noised backward, and whole paths of the target
+        replayed = []
         if n_buf:
             x, lr, bc = self.buffer.sample(n_buf)
-            s = self.process.sample_backward(x)
+            replayed.append((self.process.sample_backward(x), lr, bc))
+        if n_tp:
+            replayed.append(self.target_paths.sample(n_tp))
+        for s, lr, bc in replayed:
             lref, base = sc.prior_outputs(s, bc) if sc.shares_prior else (sc.log_ref(s, bc), None)
             parts.append((s, sc.log_post(s, bc, base), lref, base, bc))
-            log_r.append(lr), keep.append(torch.ones(n_buf, dtype=torch.bool, device=lr.device))
+            log_r.append(lr), keep.append(torch.ones(len(s), dtype=torch.bool, device=lr.device))
         cat = lambda i: None if parts[0][i] is None else torch.cat([p[i] for p in parts])
         out = dict(states=cat(0), log_pf=cat(1), log_ref=cat(2), base=cat(3), cond=cat(4), log_r=torch.cat(log_r))
-        out["new"] = torch.arange(len(out["states"]), device=self.device) < n_on + n_pr
+        rows = torch.arange(len(out["states"]), device=self.device)
+        out["new"] = rows < n_on + n_pr
+        out["target"] = rows >= len(rows) - n_tp                 # the bank's paths come last
         keep = torch.cat(keep)
         return out if keep.all() else {k: None if v is None else v[keep] for k, v in out.items()}
 
@@ -166,6 +180,8 @@ class RTBLightningModule(L.LightningModule):
         self.buffer.to(self.device)
         if self.fractions[1] > 0:
             self._seed_buffer()
+        if self.fractions[3] > 0 and self.target_paths is None:
+            self.target_paths = self.build_target_paths(self.target_proposals)
 
     @torch.no_grad()
     def _init_log_z(self):
@@ -210,24 +226,29 @@ class RTBLightningModule(L.LightningModule):
             self._seed_buffer_from_prior(self.buffer_seed_prior, dm)
 
     @torch.no_grad()
+    def _prior_rollouts(self, k, dm=None, paths=False):
+        """k prior rollouts with their (kept) raw log r: (terminals, or whole paths with paths=True;
+        log r; cond or None)."""
+        xs, log_r, conds, left = [], [], [], k
+        while left > 0:
+            m = min(left, max(self.batch_size, 256))
+            cond = dm.sample_conditions(m) if dm is not None and hasattr(dm, "sample_conditions") else None
+            cond = None if cond is None else cond.to(self.device)
+            s = self.scorer.sample_prior(m, cond)[0]
+            g = self.reward_log_r(s[:, -1], cond, step=0)
+            xs.append((s if paths else s[:, -1])[g.keep]), log_r.append(g.log_r[g.keep])
+            conds.append(None if cond is None else cond[g.keep])
+            left -= m
+        return torch.cat(xs), torch.cat(log_r), None if conds[0] is None else torch.cat(conds)
+
+    @torch.no_grad()
     def _seed_buffer_from_prior(self, k, dm=None):
         """k prior samples, resampled (with replacement) by weights r^beta: draws of the target
         p·r^beta itself up to the finite k (target_resampling.py). Since the optimal posterior's
         trajectories given their terminal are the prior's, replaying these through the backward
         process trains on near-target trajectories from step 0: coverage of the target's modes
         that on-policy sampling finds only slowly (e.g. class proportions of a set reward)."""
-        xs, log_r, conds, left = [], [], [], k
-        while left > 0:
-            m = min(left, max(self.batch_size, 256))
-            cond = dm.sample_conditions(m) if dm is not None and hasattr(dm, "sample_conditions") else None
-            cond = None if cond is None else cond.to(self.device)
-            x = self.scorer.sample_prior(m, cond)[0][:, -1]
-            g = self.reward_log_r(x, cond, step=0)
-            xs.append(x[g.keep]), log_r.append(g.log_r[g.keep])
-            conds.append(None if cond is None else cond[g.keep])
-            left -= m
-        x, log_r = torch.cat(xs), torch.cat(log_r)
-        cond = None if conds[0] is None else torch.cat(conds)
+        x, log_r, cond = self._prior_rollouts(k, dm)
         # per-sample weights; conditional runs resample across conditions, which keeps each
         # condition's share proportional to its Z(c) — a replay mix, not a training target
         idx, self.seed_ess, _ = importance_resample(self.beta(0) * log_r, len(x))
@@ -235,6 +256,24 @@ class RTBLightningModule(L.LightningModule):
         if self._trainer is not None and self.global_rank == 0:
             print(f"[rtb] replay buffer seeded (each rank): {len(x)} prior samples resampled by r^beta, "
                   f"ESS {self.seed_ess:.0f}, {idx.unique().numel()} distinct")
+
+    @torch.no_grad()
+    def build_target_paths(self, k):
+        """The bank of sampling.target: k whole prior rollouts weighted by r^beta (target_paths.py).
+        Drawn on its own seeded stream, so a resumed run rebuilds the same bank (it is not checkpointed)
+        and the run's own random stream does not depend on it."""
+        dm = self.trainer.datamodule if self._trainer is not None else None
+        rank = self.global_rank if self._trainer is not None else 0
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed * 1000 + 29 + rank)
+            states, log_r, cond = self._prior_rollouts(k, dm, paths=True)
+        beta = self.beta.end if isinstance(self.beta, Schedule) else self.beta(0)   # the final target's paths
+        bank = TargetPaths(states, beta * log_r, log_r, cond)
+        if self._trainer is not None and self.global_rank == 0:
+            print(f"[rtb] target paths (each rank): {k} prior rollouts weighted by r^beta, ESS {bank.ess:.0f}, "
+                  f"{len(bank)} kept")
+        return bank
 
     def accumulate_gradients(self, cond, step):
         """Draw a batch, score it, and accumulate the objective's gradient into .grad (no optimizer step).
@@ -250,6 +289,9 @@ class RTBLightningModule(L.LightningModule):
             # VarGrad per condition: log Z is estimated within each group of identical conditions.
             kw["groups"] = torch.unique(cond.reshape(len(cond), -1), dim=0, return_inverse=True)[1]
         objective = lambda s: self.objective(s, out["log_ref"], out["log_r"], log_z, **kw)
+        if self.target_nll and out["target"].any():
+            rtb_part, rows = objective, out["target"]
+            objective = lambda s: rtb_part(s) + target_nll(s, rows, self.target_nll)
         recompute = lambda a, b: self.scorer.log_post_chunk(states, cond, base, a, b)
         loss = chunked_backward(objective, out["log_pf"], recompute, self.process.num_steps, self.chunk_size)
         return loss, {**out, "log_z": log_z.detach(), "eps": eps, "beta": beta}

@@ -74,5 +74,13 @@ def ddpo(log_pf, log_ref, log_r, log_z=None, beta=1.0, **_):
     return -(adv * log_pf).mean()
 
 
+def target_nll(log_pf, rows, weight=1.0):
+    """weight · the negative log-likelihood of the target's own paths (rows: a mask of draws of the target,
+    sampling.target), per trajectory of the batch. A forward-KL term: its gradient vanishes where the posterior's
+    path measure is the target's, so RTB's optimum stays the optimum, while it pulls mass onto every part of the
+    target it is shown, at once and with no residual multiplying it (RTB's own pull on a path scales with δ)."""
+    return -weight * (log_pf * rows).sum() / len(log_pf)
+
+
 OBJECTIVES = {"rtb": rtb, "tb": tb, "vargrad": vargrad, "rl_kl": rl_kl, "ddpo": ddpo}
 LEARNS_LOG_Z = {"rtb", "tb"}

@@ -157,7 +157,7 @@ def test_rtb_loss_is_zero_when_posterior_is_prior_and_reward_constant(module, be
 def test_draw_mixes_on_policy_buffer_and_prior(module):
     point = torch.tensor([[0.3, -0.2]])
     module.buffer.add(point, torch.tensor([1.5]))
-    module.fractions = [0.5, 0.25, 0.25]
+    module.fractions = [0.5, 0.25, 0.25, 0.0]
     out = module.draw(None, 16, 0.0)
     states, log_pf, log_r, cond, new = (out[k] for k in ("states", "log_pf", "log_r", "cond", "new"))
     assert states.shape[0] == 16 and cond is None
@@ -309,3 +309,82 @@ def test_max_time_is_read_as_seconds_or_days_hours_minutes_seconds(tmp_path):
     assert max_time(_config(tmp_path, "trainer.max_time=90")) == datetime.timedelta(seconds=90)
     assert max_time(_config(tmp_path, "trainer.max_time=1:02:03:04")) == datetime.timedelta(days=1, hours=2, minutes=3, seconds=4)
     assert max_time(_config(tmp_path)) is None
+
+
+def test_target_paths_are_prior_rollouts_weighted_by_the_reward(tmp_path):
+    # reward r = exp(-(x0 - 1)^2), beta 2: the bank's draws must be distributed as p(x) r(x)^2 / Z at
+    # the terminal, checked against an independent set of weighted prior samples, and each kept path
+    # must be a whole prior rollout (its stored log r is its terminal's, its states the prior's chain).
+    module = _build(_config(tmp_path, "prior.kind=analytic", "beta.start=2", "beta.end=2"), tmp_path)
+    module.reward = lambda x, cond=None: -(x[:, 0] - 1) ** 2
+    module._trainer = None
+    bank = module.build_target_paths(20_000)
+    assert 0 < bank.ess < 20_000 and len(bank) <= 20_000
+    assert bank.states.shape[1:] == (module.process.num_steps + 1, 2)
+    torch.testing.assert_close(bank.log_r, module.reward(bank.states[:, -1]))
+    states, log_r, cond = bank.sample(20_000)
+    assert cond is None
+    torch.manual_seed(1)
+    x = module.scorer.sample_prior(50_000, None)[0][:, -1]
+    w = torch.softmax(2 * module.reward(x), 0)
+    want, prior_mean = (w[:, None] * x).sum(0), x.mean(0)
+    assert (states[:, -1].mean(0) - want).abs().max() < 0.05 and (want - prior_mean).abs().max() > 0.3
+    # intermediate states: the chain of the prior (its first state N(0, I), and finite prior log-probs)
+    assert torch.isfinite(module.log_ref(states[:100])).all()
+    assert abs(bank.states[:, 0].std().item() - 1) < 0.1
+
+
+def test_target_paths_are_rebuilt_identically_on_their_own_stream(tmp_path):
+    module = _build(_config(tmp_path, "prior.kind=analytic"), tmp_path)
+    module.reward = lambda x, cond=None: -(x[:, 0] - 1) ** 2
+    module._trainer = None
+    torch.manual_seed(5)
+    before = torch.random.get_rng_state()
+    a = module.build_target_paths(300)
+    assert torch.equal(torch.random.get_rng_state(), before)      # the run's own stream is untouched
+    b = module.build_target_paths(300)                           # what a resumed run rebuilds
+    assert torch.equal(a.states, b.states) and torch.equal(a.weights, b.weights)
+
+
+def test_target_paths_keep_the_weight_and_draw_by_it():
+    from rtb_lightning.target_paths import TargetPaths
+
+    states = torch.arange(6.0).view(6, 1, 1).expand(6, 3, 1)
+    log_w = torch.tensor([0.0, math.log(3.0), -100.0, -200.0, 0.0, -300.0])    # weights 1, 3, ~0, ~0, 1, ~0
+    bank = TargetPaths(states, log_w, torch.zeros(6), cond=torch.arange(6))
+    assert len(bank) == 3 and sorted(bank.cond.tolist()) == [0, 1, 4]          # negligible weight is dropped
+    torch.testing.assert_close(bank.weights.sum(), torch.tensor(1.0))
+    assert abs(bank.ess - 25 / 11) < 1e-3                                       # (1+3+1)^2 / (1+9+1)
+    _, _, cond = bank.sample(50_000, torch.Generator().manual_seed(0))
+    freq = torch.bincount(cond, minlength=6).double() / 50_000
+    assert abs(freq[1] - 0.6) < 0.01 and abs(freq[0] - 0.2) < 0.01 and freq[2] == 0
+
+
+def test_draw_with_target_paths_replays_whole_paths_scored_afresh(module):
+    module.reward = lambda x, cond=None: -(x[:, 0] - 1) ** 2
+    module._trainer = None
+    module.target_paths = module.build_target_paths(64)
+    module.fractions = [0.5, 0.0, 0.25, 0.25]
+    out = module.draw(None, 16, 0.0)
+    states, new = out["states"], out["new"]
+    assert states.shape[0] == 16 and int(new.sum()) == 12          # bank paths are not new samples
+    bank_rows = states[~new]
+    # each replayed path is one of the bank's, whole (every state, not a re-noised terminal)
+    assert all((module.target_paths.states == s).flatten(1).all(1).any() for s in bank_rows)
+    torch.testing.assert_close(out["log_r"][~new], module.reward(bank_rows[:, -1]))
+    torch.testing.assert_close(out["log_pf"], module.process.log_prob(module.posterior, states).sum(1), rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(out["log_ref"], module.process.log_prob(module.prior, states).sum(1), rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("args, match", [
+    (["sampling.target=-0.1"], "sampling.target=-0.1 must be a non-negative number"),
+    (["sampling.prior=many"], "sampling.prior='many'"),
+    (["sampling.target=0.3", "sampling.target_proposals=0"], "sampling.target_proposals=0 must be a positive"),
+    (["domain=gmm25", "method=vargrad", "sampling.target=0.3"], "scored against a reference process"),
+    (["method=rl_kl", "sampling.target=0.3"], "sampling.target=0"),
+])
+def test_bad_target_paths_config_is_refused(tmp_path, args, match):
+    from rtb_lightning.builders import check_method
+
+    with pytest.raises(ConfigError, match=match):
+        check_method(_config(tmp_path, *args))

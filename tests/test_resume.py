@@ -54,8 +54,11 @@ def _compare(a, b):
             assert v == b[k], (k, v, b[k])
 
 
-def test_sigkill_then_resume_matches_the_uninterrupted_run(tmp_path):
-    common = ARGS + [f"cache_dir={tmp_path / 'cache'}"]
+@pytest.mark.parametrize("extra", [[], ["sampling.target=0.3", "sampling.target_nll=1", "sampling.target_proposals=500"]],
+                         ids=["default", "target-paths"])
+def test_sigkill_then_resume_matches_the_uninterrupted_run(tmp_path, extra):
+    # target-paths: the bank is not checkpointed; the resumed run must rebuild it exactly
+    common = ARGS + extra + [f"cache_dir={tmp_path / 'cache'}"]
     ref = run_train(common + [f"run_dir={tmp_path / 'ref'}"], timeout=300)
     assert ref.returncode == 0, ref.stderr[-3000:]
 

@@ -87,3 +87,13 @@ def test_max_time_stops_the_run_evaluated_and_seeded_buffer_is_checkpointed(tmp_
     # 300 seeds before step 0, then every step's new terminals (on-policy + prior rollouts)
     assert ckpt["global_step"] > 0
     assert len(ckpt["replay_buffer"][0]["x"]) >= 300 + ckpt["global_step"] * 64
+
+
+def test_target_paths_run_end_to_end(tmp_path):
+    run = tmp_path / "run"
+    proc = run_train([*ANALYTIC_SHORT, "sampling.target=0.3", "sampling.target_nll=1", "sampling.target_proposals=2000",
+                      f"run_dir={run}", f"cache_dir={tmp_path / 'cache'}"])
+    check_ok(proc)
+    assert "target paths (each rank): 2000 prior rollouts weighted by r^beta" in proc.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["step"] == 40 and metrics["emd"] < metrics["prior_emd"]
