@@ -118,7 +118,7 @@ class RTBLightningModule(L.LightningModule):
     @torch.no_grad()
     def draw(self, cond, n, extra_std, step=None):
         """A scored batch: dict of states, log_pf and log_ref sums, raw log r, cond, prior outputs
-        (or None) and a mask of the terminals that are new (not replayed)."""
+        (or None), a mask of the terminals that are new (not replayed) and one of the target-path rows."""
         sc, (n_on, n_buf, n_pr, n_tp) = self.scorer, self._split(n)
         sl = lambda a, b: None if cond is None else cond[a:b]
         parts = []                                     # (states, log_pf, log_ref, prior outputs, cond)

@@ -388,3 +388,25 @@ def test_bad_target_paths_config_is_refused(tmp_path, args, match):
 
     with pytest.raises(ConfigError, match=match):
         check_method(_config(tmp_path, *args))
+
+
+def test_target_nll_adds_the_bank_paths_likelihood_gradient(tmp_path):
+    module = _build(_config(tmp_path, "prior.kind=analytic", "sampling.target=0.25", "sampling.target_nll=3"), tmp_path)
+    module.reward = lambda x, cond=None: -(x[:, 0] - 1) ** 2
+    module._trainer = None
+    module.target_paths = module.build_target_paths(64)
+    params = [p for p in module.posterior.parameters() if p.requires_grad]
+    torch.nn.init.normal_(params[-1], std=0.1)                    # a posterior off the prior: non-zero gradients
+    grads = []
+    for w in (3.0, 0.0):
+        module.target_nll = w
+        torch.manual_seed(0)
+        module.zero_grad(set_to_none=True)
+        _, out = module.accumulate_gradients(None, 0)
+        grads.append([p.grad.clone() for p in params])
+    rows = out["target"]
+    assert int(rows.sum()) == 3          # 0.25 of 1.25 (the fractions are renormalised) of 16
+    s = module.process.log_prob(module.posterior, out["states"][rows]).sum()
+    want = torch.autograd.grad(-3.0 * s / len(rows), params)
+    for a, b, g in zip(*grads, want):
+        torch.testing.assert_close(a - b, g, rtol=1e-4, atol=1e-5)

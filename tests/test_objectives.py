@@ -233,3 +233,14 @@ def test_huber_is_squared_inside_linear_outside_with_the_gradient_bounded(object
     # huber=0: the plain squared residual
     torch.testing.assert_close(objective(log_pf, log_ref, log_r, log_z, beta=20.0, huber=0.0),
                                objective(log_pf, log_ref, log_r, log_z, beta=20.0))
+
+
+def test_target_nll_is_the_weighted_negative_log_likelihood_of_the_bank_rows():
+    from rtb_lightning.objectives import target_nll
+
+    log_pf = torch.tensor([-3.0, -5.0, -7.0, -2.0], requires_grad=True)
+    rows = torch.tensor([False, True, True, False])
+    loss = target_nll(log_pf, rows, weight=2.0)
+    assert torch.isclose(loss, torch.tensor(2.0 * 12.0 / 4))
+    loss.backward()
+    torch.testing.assert_close(log_pf.grad, torch.tensor([0.0, -0.5, -0.5, 0.0]))   # -weight / B on bank rows only
