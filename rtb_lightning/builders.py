@@ -422,16 +422,20 @@ def check_method(cfg):
                                    or cfg.sampling.target > 0):
         raise ConfigError(f"method={m} is an on-policy estimator",
                           "set exploration.std=0 sampling.buffer=0 sampling.prior=0 sampling.target=0")
-    check_target_paths(cfg, density)
+    check_sampling(cfg, density)
 
 
-def check_target_paths(cfg, density):
-    s = cfg.sampling
-    for key in ("on_policy", "buffer", "prior", "target"):
+def check_sampling(cfg, density):
+    """The batch mix (sampling.*) and the target-path bank."""
+    s, keys = cfg.sampling, ("on_policy", "buffer", "prior", "target")
+    for key in keys:
         v = s[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
             raise ConfigError(f"sampling.{key}={v!r} must be a non-negative number (a share of each batch)",
                               f"e.g. sampling.{key}=0.2")
+    if sum(s[k] for k in keys) <= 0:
+        raise ConfigError("sampling.on_policy, buffer, prior and target are all 0: no trajectory to train on",
+                          "e.g. sampling.on_policy=1")
     w = s.target_nll
     if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 or (w > 0 and s.target <= 0):
         raise ConfigError(f"sampling.target_nll={w!r} must be a non-negative number, and > 0 only with sampling.target > 0 "

@@ -382,6 +382,7 @@ def test_draw_with_target_paths_replays_whole_paths_scored_afresh(module):
     (["sampling.target=0.3", "sampling.target_proposals=0"], "sampling.target_proposals=0 must be a positive"),
     (["domain=gmm25", "method=vargrad", "sampling.target=0.3"], "scored against a reference process"),
     (["method=rl_kl", "sampling.target=0.3"], "sampling.target=0"),
+    (["sampling.on_policy=0", "sampling.buffer=0", "sampling.prior=0"], "all 0: no trajectory to train on"),
 ])
 def test_bad_target_paths_config_is_refused(tmp_path, args, match):
     from rtb_lightning.builders import check_method
