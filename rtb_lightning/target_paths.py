@@ -31,8 +31,3 @@ class TargetPaths:
         """(states, log r, cond) of n trajectories drawn with probability ∝ their weight."""
         i = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         return self.states[i], self.log_r[i], None if self.cond is None else self.cond[i]
-
-    def to(self, device):
-        self.states, self.log_r, self.weights = (v.to(device) for v in (self.states, self.log_r, self.weights))
-        self.cond = None if self.cond is None else self.cond.to(device)
-        return self
