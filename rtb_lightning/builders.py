@@ -326,7 +326,7 @@ def build_module(cfg, domain, process, prior, posterior, failure_dir=None):
         reference="backward" if m.name == "tb" or density else "prior", local_search=build_local_search(cfg, domain),
         batch_size=pc.batch_size, lr=pc.lr, log_z_lr=pc.log_z_lr,
         fractions=(s.on_policy, s.buffer, s.prior, s.target), target_proposals=s.target_proposals,
-        target_nll=s.target_nll,
+        target_nll=target_nll_schedule(s),
         exploration=Schedule(e.std, e.end_std, e.hold_steps, e.decay_steps),
         beta=Schedule(b.start, b.end, 0, b.anneal_steps),
         loss_clip=m.loss_clip, huber=m.get("huber", 0.0), kl_weight=m.kl_weight, chunk_size=pc.chunk_size,
@@ -339,6 +339,13 @@ def build_module(cfg, domain, process, prior, posterior, failure_dir=None):
         failure_dir=failure_dir, share_buffer=cfg.buffer.share_across_ranks,
         log_z=build_log_z(cfg, domain), buffer_seed_prior=cfg.buffer.seed_prior,
         scale_lr=None if cfg.sampler.langevin_lr is None else float(cfg.sampler.langevin_lr))
+
+
+def target_nll_schedule(s):
+    """sampling.target_nll, constant or (with target_nll_end) held then ramped linearly to the end weight."""
+    if s.target_nll_end is None:
+        return s.target_nll
+    return Schedule(s.target_nll, s.target_nll_end, s.target_nll_hold_steps, s.target_nll_decay_steps)
 
 
 def build_log_z(cfg, domain):
@@ -436,11 +443,19 @@ def check_sampling(cfg, density):
     if sum(s[k] for k in keys) <= 0:
         raise ConfigError("sampling.on_policy, buffer, prior and target are all 0: no trajectory to train on",
                           "e.g. sampling.on_policy=1")
-    w = s.target_nll
-    if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 or (w > 0 and s.target <= 0):
-        raise ConfigError(f"sampling.target_nll={w!r} must be a non-negative number, and > 0 only with sampling.target > 0 "
-                          f"(it weighs the likelihood of the target-path bank; this run: sampling.target={s.target})",
-                          "e.g. sampling.target=0.3 sampling.target_nll=1, or sampling.target_nll=0")
+    for key in ("target_nll", "target_nll_end"):
+        w = s[key]
+        if key == "target_nll_end" and w is None:
+            continue
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 or (w > 0 and s.target <= 0):
+            raise ConfigError(f"sampling.{key}={w!r} must be a non-negative number, and > 0 only with sampling.target > 0 "
+                              f"(it weighs the likelihood of the target-path bank; this run: sampling.target={s.target})",
+                              f"e.g. sampling.target=0.3 sampling.{key}=1, or sampling.{key}=0")
+    for key in ("target_nll_hold_steps", "target_nll_decay_steps"):
+        n = s[key]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigError(f"sampling.{key}={n!r} must be a non-negative whole number of steps",
+                              f"e.g. sampling.{key}=200")
     if s.target <= 0:
         return
     if density or cfg.method.name == "tb":

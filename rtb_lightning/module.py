@@ -67,7 +67,7 @@ class RTBLightningModule(L.LightningModule):
         self.buffer_seed_prior = buffer_seed_prior  # prior samples resampled by r^beta into the buffer at start
         self.target_proposals = target_proposals    # prior rollouts behind the target-path bank (sampling.target)
         self.target_paths = None                    # TargetPaths, built at fit start when sampling.target > 0
-        self.target_nll = target_nll                # weight of the bank paths' negative log-likelihood term
+        self.target_nll = target_nll                # weight of the bank paths' NLL term: a number or step -> weight
         self.register_buffer("log_z_ready", torch.tensor(False))
         self.scorer = TrajectoryScorer(process, prior, posterior, reference, chunk_size)
         self.nonfinite_steps = NonFiniteSteps(max_consecutive_nonfinite)
@@ -289,12 +289,13 @@ class RTBLightningModule(L.LightningModule):
             # VarGrad per condition: log Z is estimated within each group of identical conditions.
             kw["groups"] = torch.unique(cond.reshape(len(cond), -1), dim=0, return_inverse=True)[1]
         objective = lambda s: self.objective(s, out["log_ref"], out["log_r"], log_z, **kw)
-        if self.target_nll and out["target"].any():
+        w = self.target_nll(step) if callable(self.target_nll) else self.target_nll
+        if w and out["target"].any():
             rtb_part, rows = objective, out["target"]
-            objective = lambda s: rtb_part(s) + target_nll(s, rows, self.target_nll)
+            objective = lambda s: rtb_part(s) + target_nll(s, rows, w)
         recompute = lambda a, b: self.scorer.log_post_chunk(states, cond, base, a, b)
         loss = chunked_backward(objective, out["log_pf"], recompute, self.process.num_steps, self.chunk_size)
-        return loss, {**out, "log_z": log_z.detach(), "eps": eps, "beta": beta}
+        return loss, {**out, "log_z": log_z.detach(), "eps": eps, "beta": beta, "target_nll": w}
 
     def _conditions(self, batch):
         # Drawn here, not in the data loader: the loader prefetches, so its RNG use would not line up
@@ -356,7 +357,7 @@ class RTBLightningModule(L.LightningModule):
         fresh = new if new.any() else torch.ones_like(new)
         vals = {"train/loss": loss, "train/log_z": lz.mean(), "train/abs_delta": delta.abs().mean(),
                 "train/mean_log_r": log_r[fresh].mean(), "train/kl_post_prior": (log_pf - log_ref)[fresh].mean(),
-                "train/exploration_std": out["eps"], "train/beta": beta,
+                "train/exploration_std": out["eps"], "train/beta": beta, "train/target_nll_weight": out["target_nll"],
                 "train/reward_neg_inf": self._reward_counts[0], "train/reward_nonfinite_dropped": self._reward_counts[1],
                 "train/skipped_steps": self.skipped_steps, "train/grad_norm": out.get("grad_norm", 0.0)}
         v = torch.stack([torch.as_tensor(x, dtype=torch.float32, device=self.device) for x in vals.values()])

@@ -383,6 +383,10 @@ def test_draw_with_target_paths_replays_whole_paths_scored_afresh(module):
     (["domain=gmm25", "method=vargrad", "sampling.target=0.3"], "scored against a reference process"),
     (["method=rl_kl", "sampling.target=0.3"], "sampling.target=0"),
     (["sampling.on_policy=0", "sampling.buffer=0", "sampling.prior=0"], "all 0: no trajectory to train on"),
+    (["sampling.target_nll_end=1"], "sampling.target_nll_end=1 must be .* only with sampling.target > 0"),
+    (["sampling.target=0.3", "sampling.target_nll_end=soon"], "sampling.target_nll_end='soon'"),
+    (["sampling.target=0.3", "sampling.target_nll_decay_steps=-5"], "target_nll_decay_steps=-5 must be a non-negative whole"),
+    (["sampling.target=0.3", "sampling.target_nll_hold_steps=1.5"], "target_nll_hold_steps=1.5"),
 ])
 def test_bad_target_paths_config_is_refused(tmp_path, args, match):
     from rtb_lightning.builders import check_method
@@ -411,3 +415,39 @@ def test_target_nll_adds_the_bank_paths_likelihood_gradient(tmp_path):
     want = torch.autograd.grad(-3.0 * s / len(rows), params)
     for a, b, g in zip(*grads, want):
         torch.testing.assert_close(a - b, g, rtol=1e-4, atol=1e-5)
+
+
+def test_target_nll_schedule_weighs_the_term_by_the_step(tmp_path):
+    """target_nll_end: held at target_nll, then linear to the end weight; each step's gradient is the
+    constant-weight gradient at that step's weight."""
+    args = ("prior.kind=analytic", "sampling.target=0.25", "sampling.target_nll=2")
+    sched = _build(_config(tmp_path, *args, "sampling.target_nll_end=0", "sampling.target_nll_hold_steps=10",
+                           "sampling.target_nll_decay_steps=20"), tmp_path)
+    assert [sched.target_nll(s) for s in (0, 10, 20, 30, 99)] == [2.0, 2.0, 1.0, 0.0, 0.0]
+    const = _build(_config(tmp_path, *args), tmp_path)
+    assert const.target_nll == 2.0                                 # no end weight: a plain number, as before
+    const.load_state_dict(sched.state_dict())
+    for m in (sched, const):
+        m.reward = lambda x, cond=None: -(x[:, 0] - 1) ** 2
+        m._trainer = None
+        torch.manual_seed(1)
+        m.target_paths = m.build_target_paths(64)
+        torch.nn.init.normal_([p for p in m.posterior.parameters() if p.requires_grad][-1], std=0.1)
+    const.load_state_dict(sched.state_dict())
+
+    def grads(m, step):
+        torch.manual_seed(0)
+        m.zero_grad(set_to_none=True)
+        _, out = m.accumulate_gradients(None, step)
+        return out["target_nll"], [p.grad.clone() for p in m.posterior.parameters() if p.requires_grad]
+
+    for step, w in ((5, 2.0), (20, 1.0), (40, 0.0)):
+        const.target_nll = w
+        (ws, a), (wc, b) = grads(sched, step), grads(const, step)
+        assert ws == wc == w
+        for x, y in zip(a, b):
+            torch.testing.assert_close(x, y)
+    const.target_nll = 2.0
+    _, a = grads(sched, 40)
+    _, b = grads(const, 40)
+    assert any(not torch.allclose(x, y) for x, y in zip(a, b))    # the weight does change the gradient
