@@ -85,8 +85,11 @@ def test_image_repeats_bench_evaluates_a_checkpoint_and_a_baseline_on_repeated_s
     ckpt = str(run / "checkpoints" / "last.ckpt")
     out = tmp_path / "rep.json"
     rows = image_repeats.main(["--ckpt", ckpt, "--guidance", "dps:2", "--repeats", "3", "--num-samples", "40",
-                               "--json", str(out), *TINY, f"cache_dir={cache}"])
-    assert list(rows) == [ckpt, "dps (scale 2)"]
+                               "--resample", "2", "--json", str(out), *TINY, f"cache_dir={cache}"])
+    assert list(rows) == [ckpt, f"{ckpt} + SIR k=2", "dps (scale 2)", "dps (scale 2) + SIR k=2"]
+    for name in (f"{ckpt} + SIR k=2", "dps (scale 2) + SIR k=2"):
+        st = rows[name]["resampling"]
+        assert st["k"] == 2 and 1 <= st["mean_ess"] <= 2 and st["rows_without_weight"] == 0
     for r in rows.values():
         assert len(r["sets"]) == 3
         acc = [s["eval_accuracy"] for s in r["sets"]]
@@ -96,10 +99,13 @@ def test_image_repeats_bench_evaluates_a_checkpoint_and_a_baseline_on_repeated_s
         real = {s["real_diversity"] for s in r["sets"]}             # the reference: one value, the real images'
         assert len(real) == 1 and real.pop() > 0
     saved = json.loads(out.read_text())
-    assert saved["repeats"] == 3 and saved["num_samples"] == 40 and ckpt in saved["verdicts"]
+    assert saved["repeats"] == 3 and saved["num_samples"] == 40
+    assert set(saved["verdicts"]) == {ckpt, f"{ckpt} + SIR k=2"}     # the posterior's rows, judged against the rest
     assert "dps (scale 2)" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="method:scale"):
         image_repeats.main(["--guidance", "dps", *TINY])
+    with pytest.raises(SystemExit, match="--resample 1"):
+        image_repeats.main(["--guidance", "dps:1", "--resample", "1", *TINY])
     with pytest.raises(SystemExit, match="not found"):
         image_repeats.main(["--ckpt", str(tmp_path / "nope.ckpt"), *TINY])
 
