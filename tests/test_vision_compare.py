@@ -25,3 +25,15 @@ def test_verdict_names_baselines_that_beat_rtb_and_never_the_target_row():
     assert "| 6.800 | 5.100 | 0.050 | 0.036 | 1 |" in vc.table("digits", "3", {"rtb": _row(0.966, 6.8, diversity_in_class=0.036,
                                                                                          fid_in_class=5.1)})
     assert "ESS" not in vc.verdict({"rtb": _row(0.9, 5.0)}) and "not met" in vc.verdict({"rtb": _row(0.9, 5.0)})
+
+
+def test_rtb_gets_the_set_recipe_only_on_tasks_of_several_classes():
+    a = vc.argparse.Namespace(domain="digits", cache="c", eval_samples=10, extra=[], steps=5, proposals=50,
+                              rtb_set=vc.SET_RECIPE)
+    assert "sampling.target_nll=1" in vc.methods(a, "0,2,4,6,8")["rtb"]
+    assert not any(s.startswith("sampling.") for s in vc.methods(a, "3")["rtb"])
+    assert not any(s.startswith("sampling.") for s in vc.methods(a, "0,2,4,6,8")["dps"])
+    a.rtb_set = ""
+    assert not any(s.startswith("sampling.") for s in vc.methods(a, "0,2,4,6,8")["rtb"])
+    label = vc.table("digits", "0,2", {"rtb": _row(0.97, 9.0, overrides=["sampling.target=0.3"])})
+    assert "| rtb (`sampling.target=0.3`) |" in label
