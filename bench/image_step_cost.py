@@ -18,8 +18,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+DEFAULT = "residual + Langevin (both; default)"
 CONFIGS = {   # name: overrides on top of domain=digits
-    "residual + Langevin (noisy; default)": [],
+    DEFAULT: [],
+    "residual + Langevin (noisy)": ["sampler.langevin_at=noisy"],
     "residual + Langevin (denoised)": ["sampler.langevin_at=denoised"],
     "residual, no Langevin": ["sampler.langevin=false"],
     "copy of the UNet": ["posterior.init=copy", "sampler.langevin=false"],
@@ -81,7 +83,7 @@ def main():
     rows = []
     for name, extra in CONFIGS.items():
         for T in a.T:
-            for chunk in ([10, 0] if name.startswith("residual + Langevin (noisy") else [10]):
+            for chunk in ([10, 0] if name == DEFAULT else [10]):
                 with tempfile.TemporaryDirectory() as d:
                     out = Path(d) / "r.json"
                     args = [*extra, f"process.num_steps={T}", f"posterior.chunk_size={chunk}"]

@@ -57,7 +57,7 @@ def main():
         Path(a.json).with_suffix(".md").write_text("\n\n".join(tables) + "\n")
 
 
-# RTB on a set of classes: the bank of the target's own paths plus its forward-KL term (README, "Training on
+# RTB on a set of classes: the bank of the target's own paths plus its forward-KL term (docs/vision.md, "Training on
 # the target's own paths"); the plain default leaves the class proportions far off on "even"
 SET_RECIPE = "sampling.target=0.3 sampling.prior=0.1 sampling.on_policy=0.4 sampling.target_nll=1"
 
@@ -85,6 +85,8 @@ def one(a, classes, name, args):
         print(e, flush=True)
         return {**dict.fromkeys(keys), "wall_s": None, "error": str(e).strip().splitlines()[-2:]}
     row = {**{k: m.get(k) for k in keys}, "wall_s": round(wall, 1)}
+    if m.get("sweep"):                        # every guidance scale: the verdict judges each, not only the row's
+        row["sweep"] = [{k: s.get(k) for k in ("scale", "eval_accuracy", "fid")} for s in m["sweep"]]
     if name == "rtb":
         row["overrides"] = rtb_overrides(a, classes)
     print(classes, name, row, flush=True)
@@ -118,7 +120,9 @@ def verdict(rows):
     if rtb.get("error"):
         return "RTB failed: no verdict"
     ok = {n: r for n, r in rows.items() if n not in ("rtb", "target") and not r.get("error")}
-    better = [n for n, r in ok.items() if r["eval_accuracy"] >= rtb["eval_accuracy"] and r["fid"] <= rtb["fid"]]
+    beats = lambda r: r["eval_accuracy"] >= rtb["eval_accuracy"] and r["fid"] <= rtb["fid"]
+    better = [n for n, r in ok.items() if not r.get("sweep") and beats(r)]
+    better += [f"{n} (scale {s['scale']:g})" for n, r in ok.items() for s in r.get("sweep") or [] if beats(s)]
     real = rtb.get("real_diversity") or float("nan")
     # off-class samples inflate the spread: the in-class ratio says whether the class itself is covered
     in_class = "" if rtb.get("diversity_in_class") is None else f", in class {rtb['diversity_in_class'] / real:.2f}"

@@ -325,10 +325,10 @@ class RTBLightningModule(L.LightningModule):
         finite = loss_finite and (not grads or bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()))
         grad_norm = torch.zeros(())
         if finite:
-            # Logged before clipping: a spike here precedes a blow-up (README, Manywell).
+            # Logged before clipping: a spike here precedes a blow-up (docs/energies.md, Manywell).
             grad_norm = _clip_and_norm([p for p in self.posterior.parameters() if p.grad is not None], self.grad_clip)
             # log Z on its own norm: one escaped trajectory's spike would otherwise both move it by ~30 lr and
-            # inflate its Adam second moment, freezing it for thousands of steps (README, Manywell).
+            # inflate its Adam second moment, freezing it for thousands of steps (docs/energies.md, Manywell).
             if self.grad_clip:
                 _clip_and_norm([p for p in self.log_z.parameters() if p.grad is not None], self.grad_clip)
             opt.step()

@@ -160,6 +160,6 @@ def test_mnist_config_is_the_digits_recipe():
     for key in ("beta", "posterior", "sampling", "buffer", "trainer.max_steps", "reward.log_r_min",
                 "classifier.noise_max", "classifier.eval_noise_max"):
         assert OmegaConf.select(digits, key) == OmegaConf.select(mnist, key), key
-    # one measured exception: the scales' own learning rate (0.02 cost MNIST its accuracy; README)
+    # one measured exception: the scales' own learning rate (0.02 cost MNIST its accuracy; docs/vision.md)
     assert {**digits.sampler, "langevin_lr": None} == {**mnist.sampler, "langevin_lr": None}
     assert digits.sampler.langevin_lr == 0.02 and mnist.sampler.langevin_lr is None

@@ -142,16 +142,19 @@ def test_chunk_size_does_not_change_the_module_gradient(float64, setup, tmp_path
 
 
 @pytest.mark.parametrize("beta", [1.0, 2.0])
-def test_rtb_loss_is_zero_when_posterior_is_prior_and_reward_constant(module, beta):
+def test_rtb_loss_is_zero_when_posterior_is_prior_and_reward_constant(float64, setup, tmp_path, beta):
+    # float64: in float32 the two passes' rounding (sampling vs batched scoring) leaves residuals of ~1e-5 that
+    # the last steps' small stds amplify into gradients of norm up to ~2 (CPU-dependent), which is not "zero"
+    module = _build(_config(tmp_path, *setup), tmp_path)
     c = -0.75
     module.reward = lambda x, cond=None: torch.full((len(x),), c)
     module.beta = lambda step: beta
     module.log_z.initialise(beta * c)
     module.zero_grad(set_to_none=True)
     loss, out = module.accumulate_gradients(None, 0)
-    assert loss.item() < 1e-8
-    torch.testing.assert_close(out["log_pf"], out["log_ref"], rtol=1e-6, atol=1e-4)
-    assert all(p.grad.abs().max() < 1e-3 for p in module.posterior.parameters())
+    assert loss.item() < 1e-20
+    torch.testing.assert_close(out["log_pf"], out["log_ref"], rtol=1e-12, atol=1e-10)
+    assert all(p.grad.abs().max() < 1e-6 for p in module.posterior.parameters())
 
 
 def test_draw_mixes_on_policy_buffer_and_prior(module):
@@ -228,15 +231,17 @@ def test_tb_with_brownian_reference_builds_or_gives_config_error(tmp_path):
         pass
 
 
-def test_cached_prior_outputs_give_the_posterior_scores_and_gradients(module):
-    """The scorer's shortcut (prior outputs recorded once, correction added) is exact, values and grads."""
+def test_cached_prior_outputs_give_the_posterior_scores_and_gradients(float64, setup, tmp_path):
+    """The scorer's shortcut (prior outputs recorded once, correction added) is exact, values and grads.
+    float64: in float32 the sampling pass and a fresh pass round differently, by up to 6e-4 on some CPUs."""
+    module = _build(_config(tmp_path, *setup), tmp_path)
     torch.manual_seed(3)
     with torch.no_grad():
         for p in module.posterior.parameters():
             p.add_(0.1 * torch.randn_like(p))          # a non-trivial posterior
     sc = module.scorer
     states, log_pf, base = sc.sample_posterior(6, None, 0.3)
-    torch.testing.assert_close(log_pf, module.process.log_prob(module.posterior, states).sum(1), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(log_pf, module.process.log_prob(module.posterior, states).sum(1), rtol=1e-10, atol=1e-8)
     if base is None:
         return                                           # copy-initialised posterior: no shortcut to check
     torch.testing.assert_close(sc.log_ref(states, None, base), module.process.log_prob(module.prior, states).sum(1))
@@ -245,7 +250,7 @@ def test_cached_prior_outputs_give_the_posterior_scores_and_gradients(module):
     fast = torch.autograd.grad(sc.log_post_chunk(states, None, base, 0, T).sum(), params)
     full = torch.autograd.grad(module.process.log_prob(module.posterior, states, None, 0, T).sum(), params)
     for a, b in zip(fast, full):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
 
 
 def test_buffer_seeded_from_the_prior_holds_samples_of_the_target(tmp_path):

@@ -37,3 +37,12 @@ def test_rtb_gets_the_set_recipe_only_on_tasks_of_several_classes():
     assert not any(s.startswith("sampling.") for s in vc.methods(a, "0,2,4,6,8")["rtb"])
     label = vc.table("digits", "0,2", {"rtb": _row(0.97, 9.0, overrides=["sampling.target=0.3"])})
     assert "| rtb (`sampling.target=0.3`) |" in label
+
+
+def test_verdict_judges_every_swept_guidance_scale_not_only_the_most_accurate():
+    sweep = [{"scale": 1.0, "eval_accuracy": 0.97, "fid": 5.0}, {"scale": 3.0, "eval_accuracy": 1.0, "fid": 9.0}]
+    rows = {"dps": _row(1.0, 9.0, best_scale=3.0, sweep=sweep), "rtb": _row(0.96, 6.0)}
+    assert "FID <= RTB's: dps (scale 1) (target: none)" in vc.verdict(rows)
+    rows["rtb"] = _row(0.98, 6.0)                   # scale 1 is now less accurate than RTB: it no longer counts
+    assert "FID <= RTB's: none" in vc.verdict(rows)
+    assert "FID <= RTB's: cg" in vc.verdict({"cg": _row(0.99, 5.0), "rtb": _row(0.98, 6.0)})   # rows without a sweep

@@ -9,7 +9,7 @@ about 24, in std units: s > 0.83); the bound keeps s below it while leaving smal
 With `follow` (+1 or -1, sampler.langevin_sign=follow), s(t) = follow * |raw(t)|: every entry keeps the
 sign that moves the step's mean up the reward's gradient (a non-negative diagonal preconditioner), so no
 pixel can learn to flee the reward. The sign depends on the process's output (drift: +1; a VP prior's noise
-prediction: -1). Free scales learned both signs on digits (README).
+prediction: -1). Free scales learned both signs on digits (docs/vision.md).
 Every call evaluates the density once per row (counted by energy domains).
 """
 import math
