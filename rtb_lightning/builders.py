@@ -333,7 +333,7 @@ def build_module(cfg, domain, process, prior, posterior, failure_dir=None):
         buffer=ReplayBuffer(cfg.buffer.capacity, cfg.buffer.prioritization, cfg.buffer.rank_k, cfg.buffer.eviction,
                             cfg.buffer.seed_share),
         log_r_min=cfg.reward.log_r_min, nonfinite=cfg.reward.nonfinite, grad_clip=pc.grad_clip,
-        log_z_init_samples=pc.log_z_init_samples, seed=cfg.seed, reward_name=f"{cfg.domain.name}.log_reward",
+        log_z_init_samples=pc.log_z_init_samples, seed=posterior_seed(cfg), reward_name=f"{cfg.domain.name}.log_reward",
         lr_decay=None if pc.lr_schedule == "constant" else Schedule(1.0, pc.lr_final_factor, 0, cfg.trainer.max_steps, "cosine"),
         max_consecutive_nonfinite=cfg.faults.max_consecutive_nonfinite, reward_retries=cfg.reward.retries,
         failure_dir=failure_dir, share_buffer=cfg.buffer.share_across_ranks,
@@ -359,10 +359,23 @@ def build_log_z(cfg, domain):
     return ConditionalLogZ(domain.log_z_network())
 
 
+def posterior_seed(cfg):
+    """The fine-tuning's seed: posterior.seed, or the run's seed when it is null. Only `seed` keys the cached prior
+    and classifiers, so runs that differ in posterior.seed share them."""
+    ps = cfg.posterior.get("seed")
+    if ps is None:
+        return cfg.seed
+    if isinstance(ps, bool) or not isinstance(ps, int) or ps < 0:
+        raise ConfigError(f"posterior.seed={ps!r} must be null or a non-negative integer",
+                          "e.g. posterior.seed=1 (null: the run's seed)")
+    return ps
+
+
 def check_method(cfg):
     """Combinations that cannot work, rejected before anything (prior training included) runs."""
     m = cfg.method.name
     max_time(cfg)
+    posterior_seed(cfg)
     if cfg.prior.kind == "trained" and cfg.process.kind not in ("vp", "masked"):
         raise ConfigError("prior.kind=trained trains a DDPM prior and needs process.kind=vp",
                           "use process.kind=vp, or a reference/analytic prior")
@@ -477,6 +490,8 @@ def build_posterior_run(cfg, run_dir, start_time=None):
     prior = build_prior(cfg, domain, process, run_dir)
     if hasattr(domain, "prepare"):                # a learned reward (text: the AR model), cached like the prior
         domain.prepare(cfg, run_dir, _reward_trainer_factory(cfg, run_dir, getattr(domain, "prepare_subdir", "reward_model/")))
+    if cfg.posterior.seed is not None:     # a stream of its own from here on; null keeps the run's stream as it was
+        torch.manual_seed(posterior_seed(cfg))
     posterior = build_posterior(cfg, prior, domain, process)
     module = build_module(cfg, domain, process, prior, posterior, failure_dir=str(run_dir))
     make_eval = getattr(domain, "evaluation_callback", None)

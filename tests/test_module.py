@@ -456,3 +456,27 @@ def test_target_nll_schedule_weighs_the_term_by_the_step(tmp_path):
     _, a = grads(sched, 40)
     _, b = grads(const, 40)
     assert any(not torch.allclose(x, y) for x, y in zip(a, b))    # the weight does change the gradient
+
+
+def test_posterior_seed_varies_the_fine_tuning_alone_and_null_keeps_the_run_seed(tmp_path):
+    from rtb_lightning.builders import build_posterior_run
+
+    def build(*extra):
+        torch.manual_seed(123)                      # what train.py's seed_everything leaves behind
+        cfg = _config(tmp_path, "prior.kind=trained", "seed=4", *extra)
+        if not prior_path(cfg).is_file():
+            save_prior(build_network(cfg.prior.network, build_domain(cfg, "posterior")), cfg, prior_path(cfg))
+        _, module, _ = build_posterior_run(cfg, tmp_path / "run")
+        return cfg, module, torch.cat([p.detach().flatten() for p in module.posterior.parameters()])
+
+    cfg0, m0, w0 = build()
+    assert m0.seed == 4                             # null: the run's seed drives the stream, as before the key
+    cfg1, m1, w1 = build("posterior.seed=1")
+    cfg1b, _, w1b = build("posterior.seed=1")
+    cfg2, m2, w2 = build("posterior.seed=2")
+    assert (m1.seed, m2.seed) == (1, 2)
+    assert torch.equal(w1, w1b) and not torch.equal(w1, w2)            # network init follows posterior.seed
+    assert prior_path(cfg0) == prior_path(cfg1) == prior_path(cfg2)     # the cached prior is shared
+    for bad in ("-1", "1.5", "abc"):
+        with pytest.raises(ConfigError, match="posterior.seed"):
+            build(f"posterior.seed={bad}")

@@ -46,3 +46,20 @@ def test_verdict_judges_every_swept_guidance_scale_not_only_the_most_accurate():
     rows["rtb"] = _row(0.98, 6.0)                   # scale 1 is now less accurate than RTB: it no longer counts
     assert "FID <= RTB's: none" in vc.verdict(rows)
     assert "FID <= RTB's: cg" in vc.verdict({"cg": _row(0.99, 5.0), "rtb": _row(0.98, 6.0)})   # rows without a sweep
+
+
+def test_rtb_seeds_give_one_row_and_verdict_per_run_and_a_count_of_runs_meeting_each_target():
+    a = vc.argparse.Namespace(domain="digits", cache="c", eval_samples=10, extra=[], steps=5, proposals=50,
+                              rtb_set=vc.SET_RECIPE, rtb_seeds="0, 1")
+    runs = vc.methods(a, "3")
+    assert "rtb" not in runs and runs["rtb@0"][-1] == "posterior.seed=0" and runs["rtb@1"][-1] == "posterior.seed=1"
+    assert "sampling.target_nll=1" in vc.methods(a, "0,2")["rtb@1"]
+    rows = {"dps": _row(0.998, 4.0), "rtb@0": _row(0.99, 3.0), "rtb@1": _row(0.97, 5.0, div=0.04),
+            "rtb@2": {"error": ["diverged", ""]}}
+    v = vc.verdicts(rows)
+    assert "rtb@0: RTB accuracy 0.990" in v and "rtb@1: RTB accuracy 0.970" in v and "rtb@2: RTB failed" in v
+    assert "FID <= RTB's: dps" in v.split("rtb@1:")[1] and "failed: " not in v.split("\n\n")[0]
+    assert "over 3 RTB runs (1 failed): accuracy target met in 2, FID target in 1, diversity target in 1" in v
+    t = vc.table("digits", "3", rows)
+    assert "| rtb (`posterior.seed=0`) |" in t and "| real images of the class(es) | | 1 | 0 | 0 | 0.050 |" in t
+    assert vc.verdicts({"rtb": _row(0.99, 3.0)}).startswith("RTB accuracy 0.990")    # one run: no prefix, no count
