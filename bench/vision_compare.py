@@ -138,7 +138,7 @@ def verdicts(rows):
     if len(names) > 1 and done:
         acc = sum(r["eval_accuracy"] >= 0.95 for r in done)
         fid = sum(not beaten_by(rows, r) for r in done)
-        div = sum(r["diversity"] >= 0.9 * r["real_diversity"] for r in done)
+        div = sum(r["diversity"] >= 0.9 * (r.get("real_diversity") or float("nan")) for r in done)
         fids = [r["fid"] for r in done]
         lines.append(f"over {len(names)} RTB runs ({len(names) - len(done)} failed): accuracy target met in {acc}, FID target in "
                      f"{fid}, diversity target in {div}; FID {statistics.mean(fids):.2f} (min {min(fids):.2f}, max {max(fids):.2f})")
@@ -159,6 +159,7 @@ def verdict(rows, name="rtb"):
     if rtb.get("error"):
         return "RTB failed: no verdict"
     better = beaten_by(rows, rtb)
+    failed = sorted(n for n, r in rows.items() if r.get("error") and not is_rtb(n))
     real = rtb.get("real_diversity") or float("nan")
     # off-class samples inflate the spread: the in-class ratio says whether the class itself is covered
     in_class = "" if rtb.get("diversity_in_class") is None else f", in class {rtb['diversity_in_class'] / real:.2f}"
@@ -168,7 +169,7 @@ def verdict(rows, name="rtb"):
         f"{tg['kl_post_prior']:.2f} (RTB: log Z {rtb['log_z']:.2f}, KL {rtb['kl_post_prior']:.2f})")
     return (f"RTB accuracy {rtb['eval_accuracy']:.3f} (target >= 0.95: {'met' if rtb['eval_accuracy'] >= 0.95 else 'not met'}); "
             f"baselines at least as accurate with FID <= RTB's: {', '.join(better) or 'none'} "
-            f"(target: none){'; failed: ' + ', '.join(sorted(n for n, r in rows.items() if r.get('error') and not is_rtb(n))) if any(r.get('error') for n, r in rows.items() if not is_rtb(n)) else ''}; RTB diversity / real = {rtb['diversity'] / real:.2f} (target >= 0.9)"
+            f"(target: none){'; failed: ' + ', '.join(failed) if failed else ''}; RTB diversity / real = {rtb['diversity'] / real:.2f} (target >= 0.9)"
             f"{in_class}{target}")
 
 
