@@ -11,6 +11,7 @@ posterior's own error without most of the 2,000-sample noise (exact samples scor
 """
 import argparse
 import json
+import os
 import shlex
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.train_run import train_run  # noqa: E402
+from bench.train_run import REPO, train_run  # noqa: E402
 from rtb_lightning.checkpoint_io import atomic_write_text  # noqa: E402
 from rtb_lightning.errors import run_script  # noqa: E402
 from rtb_lightning.metrics import mode_tv  # noqa: E402
@@ -63,6 +64,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.large < 2000 or a.parallel < 1 or a.threads < 1:
         raise SystemExit("--large must be >= 2000, --parallel and --threads >= 1")
+    json_path = Path(a.json).resolve() if a.json else None
+    os.chdir(REPO)             # train.py runs there: relative paths (cache_dir) must mean the same when scoring
     configs = [("default", [])] + [(n, shlex.split(o)) for n, o in a.config]
     jobs = [(n, o, s) for n, o in configs for s in a.seeds]
     with tempfile.TemporaryDirectory() as root, ThreadPoolExecutor(a.parallel) as pool:
@@ -76,9 +79,9 @@ def main(argv=None):
         mine = [r for r in rows if r["config"] == n]
         print(f"{n}: all targets met in {sum(all(r['met'].values()) for r in mine)} of {len(mine)} runs; "
               f"mean mode TV on {a.large} samples {sum(r['mode_tv_large'] for r in mine) / len(mine):.4f}")
-    if a.json:
+    if json_path:
         atomic_write_text(json.dumps({"configs": dict(configs), "seeds": a.seeds, "threads": a.threads,
-                                      "rows": rows}, indent=2), a.json)
+                                      "rows": rows}, indent=2), json_path)
     return rows
 
 

@@ -29,3 +29,25 @@ def test_prior_samples_score_the_priors_tv_and_meet_it_in_no_set(monkeypatch):
     out = toy2d_seeds.large_sample_scores([], "unused.ckpt", 6000)
     assert out["mode_tv_large"] == pytest.approx(0.64, abs=0.02)      # 16 of 25 equal modes carry no target mass
     assert out["sets_meeting_tv"] == 0.0 and len(out["set_tvs"]) == 3
+
+
+def test_main_runs_default_first_counts_met_runs_and_writes_json_where_asked(monkeypatch, tmp_path, capsys):
+    calls = []
+
+    def fake_one(name, overrides, seed, threads, large, root):
+        calls.append((name, overrides, seed))
+        tv = 0.05 if name == "default" else 0.07
+        return {"config": name, "seed": seed, "wall_s": 1.0, "emd": 0.5, "mode_tv": tv, "off_mode_frac": 0.01,
+                "met": {"emd": True, "mode_tv": tv <= 0.06, "off_mode_frac": True}, "mode_tv_large": tv - 0.01,
+                "sets_meeting_tv": 0.5}
+
+    monkeypatch.setattr(toy2d_seeds, "one", fake_one)
+    monkeypatch.chdir(tmp_path)                                        # --json is relative to where it is called
+    toy2d_seeds.main(["--seeds", "0", "1", "--config", "old", "prior.steps=4000 trainer.max_steps=800",
+                      "--json", "out.json"])
+    assert calls == [("default", [], 0), ("default", [], 1), ("old", ["prior.steps=4000", "trainer.max_steps=800"], 0),
+                     ("old", ["prior.steps=4000", "trainer.max_steps=800"], 1)]
+    out = capsys.readouterr().out
+    assert "default: all targets met in 2 of 2 runs" in out and "old: all targets met in 0 of 2 runs" in out
+    data = __import__("json").loads((tmp_path / "out.json").read_text())
+    assert data["configs"]["old"] == ["prior.steps=4000", "trainer.max_steps=800"] and len(data["rows"]) == 4
