@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.train_run import REPO, train_run  # noqa: E402
+from train_run import REPO, train_run  # noqa: E402
 from rtb_lightning.checkpoint_io import atomic_write_text  # noqa: E402
 from rtb_lightning.errors import run_script  # noqa: E402
 from rtb_lightning.metrics import mode_tv  # noqa: E402
