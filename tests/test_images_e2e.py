@@ -110,6 +110,25 @@ def test_image_repeats_bench_evaluates_a_checkpoint_and_a_baseline_on_repeated_s
         image_repeats.main(["--ckpt", str(tmp_path / "nope.ckpt"), *TINY])
 
 
+def test_image_tail_bench_reports_a_checkpoints_off_class_tail(tmp_path, cache):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import image_tail
+
+    run = tmp_path / "rtb"
+    check_ok(run_train([*TINY, "trainer.max_steps=2", f"run_dir={run}", f"cache_dir={cache}"]))
+    out = tmp_path / "tail.json"
+    r = image_tail.main(["--ckpt", str(run / "checkpoints" / "last.ckpt"), "--num-samples", "60", "--batch", "25",
+                         "--json", str(out), *TINY, f"cache_dir={cache}"])
+    assert r["n"] == 60 and r["classes"] == [3] and 0 <= r["off_class"] <= 60
+    assert len(r["in_set_by_step_in_class"] or r["in_set_by_step_off_class"]) == 10      # process.num_steps
+    assert json.loads(out.read_text())["off_class"] == r["off_class"]
+    with pytest.raises(SystemExit, match="not found"):
+        image_tail.main(["--ckpt", str(tmp_path / "nope.ckpt"), *TINY])
+
+
 def test_mnist_posterior_from_a_folder_with_the_digits_recipe(tmp_path):
     """domain=mnist's own defaults (both Langevin terms, noisier reward classifier) end to end on a tiny
     IDX folder at the 14x14 working size: prior, both classifiers, RTB steps, metrics."""
