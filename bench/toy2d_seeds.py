@@ -7,7 +7,7 @@ Each seed is one `train.py seed=<s>` run (its own prior, cached) scored twice: b
 evaluation (2,000 samples, the issue's protocol: EMD <= 0.7, mode TV <= 0.06, off-mode <= 0.02) and by
 the mode weights of --large fresh samples of the trained posterior, whose TV to the exact weights is the
 posterior's own error without most of the 2,000-sample noise (exact samples score about 0.03 on 2,000).
-`--config NAME "k=v ..."` adds a named set of overrides (repeatable; "default" is always run first).
+`--config NAME "k=v ..."` adds a named set of overrides (repeatable; "default" runs first unless --no-default).
 """
 import argparse
 import json
@@ -61,12 +61,15 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--large", type=int, default=20000, help="samples for the posterior's own mode TV")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--no-default", action="store_true", help="run only the --config sets (e.g. a rerun of one)")
     a = ap.parse_args(argv)
     if a.large < 2000 or a.parallel < 1 or a.threads < 1:
         raise SystemExit("--large must be >= 2000, --parallel and --threads >= 1")
+    if a.no_default and not a.config:
+        raise SystemExit("--no-default leaves nothing to run: add --config NAME \"k=v ...\"")
     json_path = Path(a.json).resolve() if a.json else None
     os.chdir(REPO)             # train.py runs there: relative paths (cache_dir) must mean the same when scoring
-    configs = [("default", [])] + [(n, shlex.split(o)) for n, o in a.config]
+    configs = [("default", [])] * (not a.no_default) + [(n, shlex.split(o)) for n, o in a.config]
     jobs = [(n, o, s) for n, o in configs for s in a.seeds]
     with tempfile.TemporaryDirectory() as root, ThreadPoolExecutor(a.parallel) as pool:
         rows = list(pool.map(lambda j: one(*j, a.threads, a.large, root), jobs))

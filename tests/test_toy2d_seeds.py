@@ -51,3 +51,15 @@ def test_main_runs_default_first_counts_met_runs_and_writes_json_where_asked(mon
     assert "default: all targets met in 2 of 2 runs" in out and "old: all targets met in 0 of 2 runs" in out
     data = __import__("json").loads((tmp_path / "out.json").read_text())
     assert data["configs"]["old"] == ["prior.steps=4000", "trainer.max_steps=800"] and len(data["rows"]) == 4
+
+
+def test_no_default_runs_only_the_named_configs_and_needs_one(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(toy2d_seeds, "one", lambda name, overrides, seed, *a: calls.append((name, seed)) or {
+        "config": name, "seed": seed, "wall_s": 1.0, "emd": 0.5, "mode_tv": 0.05, "off_mode_frac": 0.01,
+        "met": {"emd": True, "mode_tv": True, "off_mode_frac": True}, "mode_tv_large": 0.04, "sets_meeting_tv": 1.0})
+    monkeypatch.chdir(tmp_path)
+    toy2d_seeds.main(["--seeds", "2", "--no-default", "--config", "wide", "posterior.network.hidden=128"])
+    assert calls == [("wide", 2)]
+    with pytest.raises(SystemExit, match="nothing to run"):
+        toy2d_seeds.main(["--no-default"])
