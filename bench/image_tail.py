@@ -16,6 +16,11 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from rtb_lightning.checkpoint_io import atomic_write_text  # noqa: E402
+from rtb_lightning.errors import run_script  # noqa: E402
+from rtb_lightning.trained_module import load_trained_module  # noqa: E402
+
 QUANTILES = (0.1, 0.5, 0.9)
 
 
@@ -62,9 +67,6 @@ def main(argv=None):
     p.add_argument("--json")
     p.add_argument("overrides", nargs="*", help="the run's own key=value overrides (domain=digits ...)")
     a = p.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from rtb_lightning.trained_module import load_trained_module
-
     if not Path(a.ckpt).is_file():
         sys.exit(f"checkpoint {a.ckpt} not found")
     module, domain, cfg = load_trained_module(a.overrides, a.ckpt)
@@ -97,9 +99,9 @@ def main(argv=None):
         off = r["in_set_by_step_off_class"]
         print(f"  {k:4d} | {r['in_set_by_step_in_class'][k]:.3f} / " + (f"{off[k]:.3f}" if off else "-"))
     if a.json:
-        Path(a.json).write_text(json.dumps(r, indent=1))
+        atomic_write_text(json.dumps(r, indent=1), Path(a.json))
     return r
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)
